@@ -52,7 +52,7 @@ class Stats:
     errors_injected: int = 0
     responses_dropped: int = 0
     reports_sent: int = 0
-    reports_acked: int = 0
+    delivers_acked: int = 0
     mo_sent: int = 0
     disconnects: int = 0
     protocol_violations: int = 0
@@ -299,7 +299,7 @@ class SimServer:
                 submits += 1
                 self._on_submit(conn, event, submits)
             elif isinstance(event, Response):
-                self.stats.reports_acked += 1
+                self.stats.delivers_acked += 1
             elif isinstance(event, BindRequest):
                 self._on_bind(conn, event.pdu)
             elif isinstance(event, Closed):

@@ -194,7 +194,7 @@ def parse(frame: bytes, version: int = 3) -> Pdu:
     head = HEADER.parse(frame)
     container = SCHEMAS[layout_version(version)][head.command_id].parse(frame[HEADER_SIZE:])
     names = _FIELDS[head.command_id]
-    values = {
+    values: dict[str, Any] = {
         k: list(v) if isinstance(v, list) else v
         for k, v in container.items() if k in names
     }

@@ -233,14 +233,12 @@ class TlvTag(enum.IntEnum):
     MSERVICE_ID = 0x0012
 
 
-#: Tags whose value is one unsigned octet; the others are octet strings. The second map
-#: gives the fixed size of the fixed-length string tags (the rest are variable).
+#: Tags whose value is one unsigned octet; the others are octet strings.
 U8_TAGS = frozenset({
     TlvTag.TP_PID, TlvTag.TP_UDHI, TlvTag.CHARGE_USER_TYPE, TlvTag.CHARGE_TERM_TYPE,
     TlvTag.DEST_TERM_TYPE, TlvTag.PK_TOTAL, TlvTag.PK_NUMBER, TlvTag.SUBMIT_MSG_TYPE,
     TlvTag.SP_DEAL_RESULT, TlvTag.SRC_TERM_TYPE, TlvTag.NODES_COUNT, TlvTag.SRC_TYPE,
 })
-FIXED_STRING_TAGS: dict[int, int] = {TlvTag.LINK_ID: 20, TlvTag.MSG_SRC: 8, TlvTag.MSERVICE_ID: 21}
 
 
 #: Report ``stat`` values and the ``err`` codes of D.7.

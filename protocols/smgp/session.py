@@ -164,14 +164,15 @@ class SmgpSession(Session):
         local time as MMDDHHMMSS (see ``login_timestamp``). Returns the sequence."""
         if self.role is not Role.CLIENT:
             raise LocalProtocolError("only the client logs in")
-        mode = LoginMode(mode)
+        if mode not in _MODE_STATES:
+            raise LocalProtocolError(f"LoginMode must be 0, 1 or 2, got {mode}")
         self._secret = _raw(secret)
         self._login_mode = mode
         self._auth_client = authenticator_client(client_id, secret, timestamp)
         pdu = Login(
             client_id=client_id,
             authenticator_client=self._auth_client,
-            login_mode=mode,
+            login_mode=int(mode),
             timestamp=timestamp,
             client_version=version,
         )
