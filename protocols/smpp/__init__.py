@@ -1,0 +1,115 @@
+"""SMPP 3.4 (PROTOCOLS.md A): PDUs, the construct schema, the struct hot-path codec, the
+session state machine for the ESME (client) and SMSC (server) roles, TLV and esm_class
+helpers and the ``describe`` rendering. Every 3.4 PDU is implemented; the SMPP 5.0
+broadcast PDUs (0x111-0x113) are not decoded and get generic_nack ESME_RINVCMDID like any
+unknown command.
+
+Imports only the standard library, ``construct`` and ``protocols``.
+"""
+
+from __future__ import annotations
+
+from .codec import decode, encode
+from .constants import (
+    INTERFACE_VERSION,
+    MAX_PDU_SIZE,
+    CommandId,
+    DataCoding,
+    Esm,
+    MessageState,
+    Status,
+    Tag,
+    command_name,
+    status_description,
+    status_name,
+)
+from .describe import describe
+from .helpers import has_udh, is_receipt, make_tlv, tlv_value, user_data
+from .pdus import (
+    AlertNotification,
+    BindReceiver,
+    BindReceiverResp,
+    BindTransceiver,
+    BindTransceiverResp,
+    BindTransmitter,
+    BindTransmitterResp,
+    CancelSm,
+    CancelSmResp,
+    DataSm,
+    DataSmResp,
+    DeliverSm,
+    DeliverSmResp,
+    DestAddress,
+    EnquireLink,
+    EnquireLinkResp,
+    GenericNack,
+    Outbind,
+    QuerySm,
+    QuerySmResp,
+    ReplaceSm,
+    ReplaceSmResp,
+    SmppPdu,
+    SmppResponse,
+    SubmitMulti,
+    SubmitMultiResp,
+    SubmitSm,
+    SubmitSmResp,
+    Unbind,
+    UnbindResp,
+    UnsuccessSme,
+)
+from .session import SmppSession
+
+__all__ = [
+    "INTERFACE_VERSION",
+    "MAX_PDU_SIZE",
+    "AlertNotification",
+    "BindReceiver",
+    "BindReceiverResp",
+    "BindTransceiver",
+    "BindTransceiverResp",
+    "BindTransmitter",
+    "BindTransmitterResp",
+    "CancelSm",
+    "CancelSmResp",
+    "CommandId",
+    "DataCoding",
+    "DataSm",
+    "DataSmResp",
+    "DeliverSm",
+    "DeliverSmResp",
+    "DestAddress",
+    "EnquireLink",
+    "EnquireLinkResp",
+    "Esm",
+    "GenericNack",
+    "MessageState",
+    "Outbind",
+    "QuerySm",
+    "QuerySmResp",
+    "ReplaceSm",
+    "ReplaceSmResp",
+    "SmppPdu",
+    "SmppResponse",
+    "SmppSession",
+    "Status",
+    "SubmitMulti",
+    "SubmitMultiResp",
+    "SubmitSm",
+    "SubmitSmResp",
+    "Tag",
+    "Unbind",
+    "UnbindResp",
+    "UnsuccessSme",
+    "command_name",
+    "decode",
+    "describe",
+    "encode",
+    "has_udh",
+    "is_receipt",
+    "make_tlv",
+    "status_description",
+    "status_name",
+    "tlv_value",
+    "user_data",
+]

@@ -1,0 +1,284 @@
+"""Bytes <-> SMPP PDU dataclasses.
+
+``decode(frame)`` takes one whole PDU (as ``FrameReader`` yields it) and raises only
+``RemoteProtocolError``, carrying the command_status the peer should get:
+
+* command_length disagreeing with the frame or outside 16..MAX_PDU_SIZE: ESME_RINVCMDLEN
+  (fatal: the byte stream cannot be trusted any more);
+* unknown command_id (also the undecoded 5.0 broadcast PDUs): ESME_RINVCMDID;
+* a mandatory field cut off or a C-string without its NUL: ESME_RINVCMDLEN;
+* sm_length beyond the end of the PDU: ESME_RINVMSGLEN;
+* a TLV that does not fit: ESME_RINVOPTPARSTREAM; a bad dest_flag: ESME_RINVDESTFLAG.
+
+Decoding is lenient where it costs nothing: C-strings longer than their maximum, a
+non-zero command_status in a request (ignored) and octets after a header-only PDU
+(ignored) are accepted; any response may be header-only (E.11).
+
+``encode(pdu)`` raises ``LocalProtocolError`` for anything the spec forbids us to send
+(a string over its maximum or not latin-1, short_message over 254 octets, a value that
+does not fit its field, a PDU over MAX_PDU_SIZE).
+
+submit_sm, deliver_sm and their responses are hand-written ``struct`` code (the hot
+path, cross-checked against ``schema`` by the tests); every other PDU goes through the
+construct schema.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import struct
+from collections.abc import Callable
+from typing import Any
+
+from construct import ConstructError, TerminatedError
+
+from ..errors import LocalProtocolError, RemoteProtocolError
+from ..tlv import Tlv, decode_tlvs, encode_tlvs
+from .constants import HEADER_SIZE, MAX_PDU_SIZE, RESPONSE_BIT, CommandId, Status, command_name
+from .pdus import (
+    BODY_OMITTED_ON_ERROR,
+    PDU_CLASSES,
+    DeliverSm,
+    DeliverSmResp,
+    DestAddress,
+    SmppPdu,
+    SubmitSm,
+    SubmitSmResp,
+    UnsuccessSme,
+    _MessageIdResp,
+    _ShortMessage,
+)
+from .schema import BODIES, Malformed
+
+_HEADER = struct.Struct(">IIII")
+_U8X2 = struct.Struct(">BB")
+_U8X3 = struct.Struct(">BBB")
+_U8X5 = struct.Struct(">BBBBB")
+_CMDLEN = Status.ESME_RINVCMDLEN
+_TLV_STATUS = Status.ESME_RINVOPTPARSTREAM
+_NESTED: dict[str, type] = {"dest_addresses": DestAddress, "unsuccess_smes": UnsuccessSme}
+
+
+# ------------------------------------------------------------------------- decode
+
+
+def decode(frame: bytes) -> SmppPdu:
+    """Decode one whole PDU; see the module docstring for the errors."""
+    size = len(frame)
+    if size < HEADER_SIZE:
+        raise RemoteProtocolError(
+            f"PDU of {size} octets is shorter than the header", status=_CMDLEN, offset=0, fatal=True
+        )
+    length, command_id, status, sequence = _HEADER.unpack_from(frame)
+    if length != size or length > MAX_PDU_SIZE:
+        raise RemoteProtocolError(
+            f"command_length {length} for a PDU of {size} octets (max {MAX_PDU_SIZE})",
+            status=_CMDLEN, offset=0, command_id=command_id, sequence=sequence, fatal=True,
+        )
+    cls = PDU_CLASSES.get(command_id)
+    if cls is None:
+        raise RemoteProtocolError(
+            f"unknown command_id 0x{command_id:08X} ({command_name(command_id)})",
+            status=Status.ESME_RINVCMDID, offset=4, command_id=command_id, sequence=sequence,
+        )
+    if size == HEADER_SIZE and command_id & RESPONSE_BIT:
+        return cls(sequence=sequence, status=status)  # type: ignore[call-arg]
+    hot = _HOT_DECODE.get(command_id)
+    if hot is not None:
+        return hot(frame, command_id, status, sequence)
+    return schema_decode(frame, command_id, status, sequence)
+
+
+def schema_decode(frame: bytes, command_id: int, status: int, sequence: int) -> SmppPdu:
+    """The body of ``frame`` through the construct schema (any PDU, hot ones included:
+    the tests compare both paths)."""
+    cls = PDU_CLASSES[command_id]
+    stream = io.BytesIO(frame)
+    stream.seek(HEADER_SIZE)
+    try:
+        container = BODIES[command_id].parse_stream(stream)
+    except Malformed as exc:
+        raise RemoteProtocolError(
+            f"{command_name(command_id)}: {exc}", status=exc.status, offset=exc.offset,
+            command_id=command_id, sequence=sequence,
+        ) from None
+    except ConstructError as exc:
+        # A TLV that does not fit stops GreedyRange at its start; Terminated then fails.
+        status_ = _TLV_STATUS if isinstance(exc, TerminatedError) else _CMDLEN
+        raise RemoteProtocolError(
+            f"{command_name(command_id)}: malformed body", status=status_, offset=stream.tell(),
+            command_id=command_id, sequence=sequence,
+        ) from None
+    kwargs: dict[str, Any] = {"sequence": sequence}
+    if command_id & RESPONSE_BIT:
+        kwargs["status"] = status
+    for f in dataclasses.fields(cls):
+        value = container.get(f.name)
+        if value is None:
+            continue
+        nested = _NESTED.get(f.name)
+        if nested is not None:
+            value = [nested(**{k: v for k, v in item.items() if k[0] != "_" and v is not None})
+                     for item in value]
+        kwargs[f.name] = value
+    return cls(**kwargs)
+
+
+def _truncated(what: str, command_id: int, sequence: int, offset: int) -> RemoteProtocolError:
+    return RemoteProtocolError(
+        f"{command_name(command_id)}: {what}", status=_CMDLEN, offset=offset,
+        command_id=command_id, sequence=sequence,
+    )
+
+
+def _cstr(frame: bytes, pos: int, command_id: int, sequence: int) -> tuple[str, int]:
+    nul = frame.find(b"\0", pos)
+    if nul < 0:
+        raise _truncated("C-string without NUL terminator", command_id, sequence, pos)
+    return frame[pos:nul].decode("latin-1"), nul + 1
+
+
+def _decode_sm(frame: bytes, command_id: int, status: int, sequence: int) -> SmppPdu:
+    end = len(frame)
+    service_type, pos = _cstr(frame, HEADER_SIZE, command_id, sequence)
+    if pos + 2 > end:
+        raise _truncated("PDU ends in source_addr_ton/npi", command_id, sequence, pos)
+    source_addr_ton, source_addr_npi = _U8X2.unpack_from(frame, pos)
+    source_addr, pos = _cstr(frame, pos + 2, command_id, sequence)
+    if pos + 2 > end:
+        raise _truncated("PDU ends in dest_addr_ton/npi", command_id, sequence, pos)
+    dest_addr_ton, dest_addr_npi = _U8X2.unpack_from(frame, pos)
+    destination_addr, pos = _cstr(frame, pos + 2, command_id, sequence)
+    if pos + 3 > end:
+        raise _truncated("PDU ends in esm_class..priority_flag", command_id, sequence, pos)
+    esm_class, protocol_id, priority_flag = _U8X3.unpack_from(frame, pos)
+    schedule_delivery_time, pos = _cstr(frame, pos + 3, command_id, sequence)
+    validity_period, pos = _cstr(frame, pos, command_id, sequence)
+    if pos + 5 > end:
+        raise _truncated("PDU ends in registered_delivery..sm_length", command_id, sequence, pos)
+    registered_delivery, replace_if_present_flag, data_coding, sm_default_msg_id, sm_length = (
+        _U8X5.unpack_from(frame, pos)
+    )
+    pos += 5
+    if pos + sm_length > end:
+        raise RemoteProtocolError(
+            f"{command_name(command_id)}: sm_length {sm_length} but {end - pos} octets remain",
+            status=Status.ESME_RINVMSGLEN, offset=pos - 1, command_id=command_id, sequence=sequence,
+        )
+    short_message = frame[pos : pos + sm_length]
+    pos += sm_length
+    tlvs = (
+        decode_tlvs(frame, pos, end, status=_TLV_STATUS, command_id=command_id, sequence=sequence)
+        if pos < end
+        else []
+    )
+    cls = SubmitSm if command_id == CommandId.SUBMIT_SM else DeliverSm
+    return cls(
+        sequence, service_type, source_addr_ton, source_addr_npi, source_addr, dest_addr_ton,
+        dest_addr_npi, destination_addr, esm_class, protocol_id, priority_flag,
+        schedule_delivery_time, validity_period, registered_delivery, replace_if_present_flag,
+        data_coding, sm_default_msg_id, short_message, tlvs,
+    )
+
+
+def _decode_sm_resp(frame: bytes, command_id: int, status: int, sequence: int) -> SmppPdu:
+    message_id, pos = _cstr(frame, HEADER_SIZE, command_id, sequence)
+    end = len(frame)
+    tlvs = (
+        decode_tlvs(frame, pos, end, status=_TLV_STATUS, command_id=command_id, sequence=sequence)
+        if pos < end
+        else []
+    )
+    cls = SubmitSmResp if command_id == CommandId.SUBMIT_SM_RESP else DeliverSmResp
+    return cls(sequence, status, message_id, tlvs)
+
+
+_HOT_DECODE: dict[int, Callable[[bytes, int, int, int], SmppPdu]] = {
+    CommandId.SUBMIT_SM: _decode_sm,
+    CommandId.DELIVER_SM: _decode_sm,
+    CommandId.SUBMIT_SM_RESP: _decode_sm_resp,
+    CommandId.DELIVER_SM_RESP: _decode_sm_resp,
+}
+
+
+# ------------------------------------------------------------------------- encode
+
+
+def encode(pdu: SmppPdu) -> bytes:
+    """Encode one PDU, header included."""
+    command_id = pdu.command_id
+    status = getattr(pdu, "status", 0) if command_id & RESPONSE_BIT else 0
+    try:
+        if status and command_id in BODY_OMITTED_ON_ERROR and not getattr(pdu, "tlvs", None):
+            body = b""
+        else:
+            hot = _HOT_ENCODE.get(command_id)
+            body = hot(pdu) if hot is not None else schema_encode(pdu)
+        size = HEADER_SIZE + len(body)
+        if size > MAX_PDU_SIZE:
+            raise LocalProtocolError(f"PDU of {size} octets exceeds MAX_PDU_SIZE {MAX_PDU_SIZE}")
+        return _HEADER.pack(size, command_id, status, pdu.sequence) + body
+    except (ConstructError, struct.error, UnicodeEncodeError, ValueError, TypeError,
+            AttributeError, KeyError) as exc:
+        raise LocalProtocolError(f"cannot encode {command_name(command_id)}: {exc}") from None
+
+
+def schema_encode(pdu: SmppPdu) -> bytes:
+    """The body of ``pdu`` through the construct schema (raises construct errors)."""
+    fields = {}
+    for f in dataclasses.fields(pdu):
+        value = getattr(pdu, f.name)
+        if f.name in _NESTED:
+            value = [dataclasses.asdict(item) for item in value]
+        fields[f.name] = value
+    body: bytes = BODIES[pdu.command_id].build(fields)
+    return body
+
+
+def _cbytes(value: str, size: int, name: str) -> bytes:
+    data = value.encode("latin-1")
+    if len(data) >= size or b"\0" in data:
+        raise LocalProtocolError(f"{name} {value!r}: C-string of at most {size - 1} octets, no NUL")
+    return data
+
+
+def _time(value: str, name: str) -> bytes:
+    data = _cbytes(value, 17, name)
+    if len(data) not in (0, 16):
+        raise LocalProtocolError(f"{name} {value!r} must be empty or 16 characters (A.10)")
+    return data
+
+
+def _encode_sm(pdu: _ShortMessage) -> bytes:
+    sm = pdu.short_message
+    if len(sm) > 254:
+        raise LocalProtocolError(f"short_message of {len(sm)} octets; use message_payload")
+    return b"".join((
+        _cbytes(pdu.service_type, 6, "service_type"), b"\0",
+        _U8X2.pack(pdu.source_addr_ton, pdu.source_addr_npi),
+        _cbytes(pdu.source_addr, 21, "source_addr"), b"\0",
+        _U8X2.pack(pdu.dest_addr_ton, pdu.dest_addr_npi),
+        _cbytes(pdu.destination_addr, 21, "destination_addr"), b"\0",
+        _U8X3.pack(pdu.esm_class, pdu.protocol_id, pdu.priority_flag),
+        _time(pdu.schedule_delivery_time, "schedule_delivery_time"), b"\0",
+        _time(pdu.validity_period, "validity_period"), b"\0",
+        _U8X5.pack(pdu.registered_delivery, pdu.replace_if_present_flag, pdu.data_coding,
+                   pdu.sm_default_msg_id, len(sm)),
+        sm,
+        encode_tlvs(pdu.tlvs) if pdu.tlvs else b"",
+    ))
+
+
+def _encode_sm_resp(pdu: _MessageIdResp) -> bytes:
+    tlvs: list[Tlv] = pdu.tlvs
+    message_id = _cbytes(pdu.message_id, 65, "message_id")
+    return message_id + b"\0" + encode_tlvs(tlvs) if tlvs else message_id + b"\0"
+
+
+_HOT_ENCODE: dict[int, Callable[[Any], bytes]] = {
+    CommandId.SUBMIT_SM: _encode_sm,
+    CommandId.DELIVER_SM: _encode_sm,
+    CommandId.SUBMIT_SM_RESP: _encode_sm_resp,
+    CommandId.DELIVER_SM_RESP: _encode_sm_resp,
+}
