@@ -70,8 +70,8 @@ def _plain(value: Any) -> Any:
 
 def _content(pdu: Submit | Deliver) -> dict[str, Any]:
     # imported here so that the codec and session never depend on the text package
+    from ..text import UdhError, parse_udh
     from ..text import decode as decode_text
-    from ..text import parse_udh
 
     data = pdu.msg_content
     out: dict[str, Any] = {"hex": data.hex(), "length": len(data)}
@@ -94,8 +94,12 @@ def _content(pdu: Submit | Deliver) -> dict[str, Any]:
             }
         return out
     if pdu.udhi:
-        udh, data = parse_udh(data)
-        out["udh"] = _plain(udh)
+        try:
+            udh, data = parse_udh(data)
+        except UdhError as exc:
+            out["udh_error"] = str(exc)
+        else:
+            out["udh"] = _plain(udh)
     alphabet = _ALPHABETS.get(pdu.msg_format)  # type: ignore[call-overload]
     out["text"] = None if alphabet is None else decode_text(data, alphabet)
     return out

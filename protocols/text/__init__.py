@@ -1,7 +1,14 @@
 """Message text: alphabets (GSM 03.38, ASCII, Latin-1, UCS-2, GBK/GB18030), segmentation
 of long messages with concatenation headers, UDH parsing and MO reassembly.
 
-The shared vocabulary is defined here; the work is in the submodules.
+The shared vocabulary is defined here; the work is in the submodules, whose public
+functions are re-exported at the bottom (after the vocabulary they import):
+
+- ``encode`` / ``decode`` (codec.py): text <-> transport octets; decode never raises;
+- ``gsm7`` (gsm7.py): the GSM 03.38 tables, septet packing with fill bits;
+- ``split`` / ``segment_count`` / ``choose_alphabet`` (segment.py): long messages;
+- ``parse_udh`` / ``concat_udh`` / ``UdhInfo`` / ``UdhError`` (udh.py);
+- ``Reassembler`` / ``PartialMessage`` (reassembly.py): MO concatenation.
 """
 
 from __future__ import annotations
@@ -24,7 +31,14 @@ class Alphabet(enum.Enum):
 
 
 class TextEncodingError(ValueError):
-    """The text cannot be written in the requested alphabet."""
+    """The text cannot be written in the requested alphabet (or cannot be split into at
+    most 255 parts). ``character`` and ``position`` name the first character that cannot
+    be written, when that is the reason."""
+
+    def __init__(self, message: str, *, character: str | None = None, position: int | None = None):
+        super().__init__(message)
+        self.character = character
+        self.position = position
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +50,9 @@ class Segment:
     ``udh`` is the concatenation User Data Header for this part (``b""`` when the message
     fits in one part). A protocol either prepends ``udh`` to the payload and sets its
     UDHI flag, or carries index/total/reference in its own fields (SMPP SAR TLVs).
+    ``udl`` is the TP-UDL of the part: for GSM7 the septet count including the header
+    septets (what a packed 7-bit length field carries, and the only way to tell the
+    septet count of a packed payload), for every other alphabet ``len(user_data)``.
     """
 
     payload: bytes
@@ -43,8 +60,34 @@ class Segment:
     index: int       # 1-based
     total: int
     reference: int
+    udl: int = 0
 
     @property
     def user_data(self) -> bytes:
         """UDH followed by the payload: what goes in short_message / Msg_Content."""
         return self.udh + self.payload
+
+
+from . import gsm7  # noqa: E402
+from .codec import decode, encode  # noqa: E402
+from .reassembly import PartialMessage, Reassembler  # noqa: E402
+from .segment import choose_alphabet, segment_count, split  # noqa: E402
+from .udh import UdhError, UdhInfo, concat_udh, parse_udh  # noqa: E402
+
+__all__ = [
+    "Alphabet",
+    "PartialMessage",
+    "Reassembler",
+    "Segment",
+    "TextEncodingError",
+    "UdhError",
+    "UdhInfo",
+    "choose_alphabet",
+    "concat_udh",
+    "decode",
+    "encode",
+    "gsm7",
+    "parse_udh",
+    "segment_count",
+    "split",
+]

@@ -113,6 +113,9 @@ reports = Table(
     Column("err", String(16)),
     Column("done_at", Float, nullable=False),
     Index(None, "key_id", "id"),
+    # The id is the feed's cursor: without AUTOINCREMENT SQLite reuses ids once the newest
+    # rows are gone (e.g. retention emptied the table), and clients would skip new reports.
+    sqlite_autoincrement=True,
 )
 
 unmatched_reports = Table(

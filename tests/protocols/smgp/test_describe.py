@@ -91,3 +91,12 @@ def test_report_parsed_when_is_report() -> None:
     assert out["report"]["err_description"] == "user blacklisted"
     bad = describe(Deliver(is_report=1, msg_content=b"not a report"))["msg_content"]
     assert "report_error" in bad
+
+
+def test_malformed_udh_is_reported_not_raised() -> None:
+    from protocols.smgp import Submit, describe
+
+    pdu = Submit(msg_content=b"\x05\x00\x03\x01", dest_term_ids=["13300000000"])
+    pdu.tp_udhi = 1
+    out = describe(pdu)
+    assert "udh_error" in out["msg_content"] or "udh_error" in str(out)

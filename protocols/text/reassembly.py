@@ -1,0 +1,91 @@
+"""Reassembly of concatenated MO messages (PROTOCOLS.md B.1: a receiver keys parts by
+originator, reference and total).
+
+Parts arrive in any order, possibly repeated (an SMSC resends a deliver whose response it
+missed — often the last part, after the message is already complete). A group is complete
+when every index 1..total is present; a group that waits longer than ``max_parts_age`` is
+dropped by ``expire`` and handed back so the caller can deliver the partial text or log
+it. A completed group is remembered for ``max_parts_age`` too, so that a late repeat of
+one of its parts (same index, same payload) is ignored instead of opening a phantom group
+that would later expire as a "partial message"; a part with the same index but another
+payload is a new message reusing the reference and starts a new group. There is no clock:
+``now`` is passed in, in whatever monotonic unit the caller uses for ``max_parts_age``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class PartialMessage:
+    """The parts received so far for one (key, reference, total) group."""
+
+    key: Hashable
+    reference: int
+    total: int
+    first_seen: float
+    parts: dict[int, bytes] = field(default_factory=dict)  # index -> payload
+
+    @property
+    def missing(self) -> list[int]:
+        return [i for i in range(1, self.total + 1) if i not in self.parts]
+
+    def joined(self) -> bytes:
+        """The payloads received, in index order (gaps simply skipped)."""
+        return b"".join(self.parts[i] for i in sorted(self.parts))
+
+
+class Reassembler:
+    """Collects concatenated parts; ``key`` is typically the originator address (plus the
+    channel), so equal references from different senders never mix."""
+
+    def __init__(self, max_parts_age: float):
+        self.max_parts_age = max_parts_age
+        self._groups: dict[tuple[Hashable, int, int], PartialMessage] = {}
+        self._completed: dict[tuple[Hashable, int, int], tuple[float, dict[int, bytes]]] = {}
+
+    def __len__(self) -> int:
+        """Groups waiting for parts."""
+        return len(self._groups)
+
+    def add(
+        self, key: Hashable, reference: int, total: int, index: int, payload: bytes, now: float
+    ) -> bytes | None:
+        """Store one part; return the whole message (payloads by index) when this part
+        completes it, else None. A repeated index keeps the first payload; a repeat of a
+        part of a message completed within ``max_parts_age`` is ignored. An index outside
+        1..total raises ValueError (parse_udh never yields one)."""
+        if not 1 <= index <= total:
+            raise ValueError(f"part {index} of {total} is not within 1..total")
+        if total == 1:
+            return payload
+        group_key = (key, reference, total)
+        completed = self._completed.get(group_key)
+        if completed is not None:
+            if completed[1].get(index) == payload:
+                return None
+            del self._completed[group_key]
+        group = self._groups.get(group_key)
+        if group is None:
+            group = self._groups[group_key] = PartialMessage(key, reference, total, now)
+        group.parts.setdefault(index, payload)
+        if len(group.parts) < total:
+            return None
+        del self._groups[group_key]
+        self._completed[group_key] = (now, group.parts)
+        return group.joined()
+
+    def expire(self, now: float) -> list[PartialMessage]:
+        """Drop and return the groups whose first part arrived more than
+        ``max_parts_age`` before ``now``, oldest first; forget the messages completed
+        before that."""
+        limit = now - self.max_parts_age
+        for group_key in [k for k, (done, _) in self._completed.items() if done < limit]:
+            del self._completed[group_key]
+        expired = [g for g in self._groups.values() if g.first_seen < limit]
+        for group in expired:
+            del self._groups[(group.key, group.reference, group.total)]
+        expired.sort(key=lambda g: g.first_seen)
+        return expired

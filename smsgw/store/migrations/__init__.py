@@ -1,0 +1,1 @@
+"""Alembic migrations of ``smsgw.store.schema``, run through ``smsgw.store.migrate``."""

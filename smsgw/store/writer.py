@@ -1,0 +1,308 @@
+"""The group-commit writer: every write of the process goes through one thread and one
+connection, many callers' ops share one COMMIT.
+
+Why: the database drivers block, so they cannot run on the trio thread; one commit per
+request costs an fsync each (measured 25k rows/s with a commit per row, 57k/s batched), and
+a single writer never contends for SQLite's write lock.
+
+An op is ``(statement, params)``. A caller's op list is one atomic unit, applied in order.
+The thread takes everything queued (up to ``max_batch_ops``), runs it in one transaction,
+commits, then wakes the batch's waiters: ``await execute(ops)`` returning is the durability
+point (what the HTTP 202 relies on). Consecutive ops with the same statement object and
+the same parameter names run as one executemany, so reuse statement objects; order across
+statements is kept exactly. When a batch fails, each caller's op list is retried in its own
+transaction, so one bad request (e.g. a duplicate client_ref) fails alone.
+
+Cancelling ``execute`` does not withdraw the ops: they may still commit.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+import structlog
+import trio
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.base import Executable
+
+from smsgw.store.engine import BEGIN_IMMEDIATE
+from smsgw.store.errors import CommitOutcomeUnknown, WriteFailed, WriterClosed, describe, write_error
+
+Op: TypeAlias = tuple[Executable, Mapping[str, Any]]
+
+log = structlog.get_logger("smsgw.store.writer")
+
+
+@dataclass(frozen=True, slots=True)
+class WriterStats:
+    """Cumulative counters since start, for metrics."""
+
+    batches: int  # transactions committed or attempted for a whole batch
+    requests: int  # op lists (execute / execute_nowait calls) finished
+    ops: int  # ops in those requests
+    commit_seconds: float  # time spent in COMMIT (the fsync), successful or not
+    retried_batches: int  # batches that failed and were retried request by request
+    failed_requests: int  # requests whose ops were rolled back
+    failed_nowait: int  # of which execute_nowait requests (logged, nobody to tell)
+    pending_ops: int  # queued, not yet taken by the thread
+
+
+@dataclass(slots=True)
+class _Request:
+    ops: Sequence[Op]
+    done: trio.Event | None  # None for execute_nowait
+    error: WriteFailed | None = None
+
+
+class _CommitFailed(Exception):
+    """COMMIT raised: the outcome is unknown, so the batch must not be retried."""
+
+
+class Writer:
+    """Use as ``async with Writer(engine) as writer:``; start and close from one trio run."""
+
+    def __init__(self, engine: Engine, *, max_batch_ops: int = 5000) -> None:
+        if max_batch_ops < 1:
+            raise ValueError("max_batch_ops must be at least 1")
+        self._engine = engine
+        self._max_batch_ops = max_batch_ops
+        self._cond = threading.Condition()
+        self._queue: deque[_Request] = deque()
+        self._running = False
+        self._closing = False
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._stopped = trio.Event()
+        self._batches = self._requests = self._ops = self._pending_ops = 0
+        self._retried = self._failed = self._failed_nowait = 0
+        self._commit_seconds = 0.0
+
+    async def __aenter__(self) -> Writer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def start(self) -> None:
+        """Open the writer's connection in its thread; raises what opening it raised."""
+        if self._token is not None:
+            raise RuntimeError("Writer.start() called twice")
+        self._token = trio.lowlevel.current_trio_token()
+        opened: list[Connection | BaseException] = []
+        ready = trio.Event()
+
+        def connect() -> None:
+            try:
+                conn = self._engine.connect()
+                if conn.dialect.name == "sqlite":
+                    conn = conn.execution_options(**{BEGIN_IMMEDIATE: True})
+                opened.append(conn)
+            except BaseException as exc:
+                opened.append(exc)
+            assert self._token is not None
+            self._token.run_sync_soon(ready.set)
+            if isinstance(opened[0], Connection):
+                self._serve(opened[0])
+
+        threading.Thread(target=connect, name="smsgw-store-writer", daemon=True).start()
+        with trio.CancelScope(shield=True):  # the thread must not outlive a cancelled start
+            await ready.wait()
+        if isinstance(opened[0], BaseException):
+            self._stopped.set()
+            raise opened[0]
+        with self._cond:
+            self._running = True
+
+    async def execute(self, ops: Sequence[Op]) -> None:
+        """Apply ``ops`` atomically; return once committed, raise ``WriteFailed`` if not."""
+        if not ops:
+            return
+        request = _Request(tuple(ops), trio.Event())  # the caller may reuse its list
+        self._enqueue(request)
+        assert request.done is not None
+        await request.done.wait()
+        if request.error is not None:
+            raise request.error
+
+    def execute_nowait(self, ops: Sequence[Op]) -> None:
+        """Queue ``ops`` without waiting; a failure is logged and counted in ``failed_nowait``."""
+        if ops:
+            self._enqueue(_Request(tuple(ops), None))
+
+    async def aclose(self) -> None:
+        """Stop taking ops, commit everything already queued, close the connection."""
+        with self._cond:
+            if self._token is None:
+                return
+            self._closing = True
+            self._running = False
+            self._cond.notify()
+        with trio.CancelScope(shield=True):  # queued writes must not be abandoned midway
+            await self._stopped.wait()
+
+    @property
+    def stats(self) -> WriterStats:
+        with self._cond:
+            return WriterStats(
+                self._batches, self._requests, self._ops, self._commit_seconds,
+                self._retried, self._failed, self._failed_nowait, self._pending_ops,
+            )
+
+    def _enqueue(self, request: _Request) -> None:
+        with self._cond:
+            if not self._running:
+                raise WriterClosed("the store writer is not running")
+            self._queue.append(request)
+            self._pending_ops += len(request.ops)
+            self._cond.notify()
+
+    # --- the writer thread -------------------------------------------------------------
+
+    def _serve(self, conn: Connection) -> None:
+        batch: list[_Request] = []
+        try:
+            with conn:
+                while batch := self._take():
+                    self._apply(conn, batch)
+                    self._finish(batch)
+        except BaseException as exc:  # a bug, not a database error: fail waiters, don't hang them
+            log.exception("store.writer_crashed")
+            with self._cond:
+                self._running = False
+                orphans = [*batch, *self._queue]
+                self._queue.clear()
+            for request in orphans:
+                request.error = WriteFailed(f"the store writer crashed: {exc!r}")
+            self._finish(orphans)
+        finally:
+            assert self._token is not None
+            self._token.run_sync_soon(self._stopped.set)
+
+    def _take(self) -> list[_Request]:
+        with self._cond:
+            while not self._queue and not self._closing:
+                self._cond.wait()
+            batch: list[_Request] = []
+            size = 0
+            while self._queue and (not batch or size + len(self._queue[0].ops) <= self._max_batch_ops):
+                request = self._queue.popleft()
+                batch.append(request)
+                size += len(request.ops)
+            self._pending_ops -= size
+            return batch
+
+    def _apply(self, conn: Connection, batch: list[_Request]) -> None:
+        """Run the batch, then each request alone if the batch failed; set their errors."""
+        with self._cond:
+            self._batches += 1
+        try:
+            self._transaction(conn, [op for request in batch for op in request.ops])
+            return
+        except _CommitFailed as exc:
+            for request in batch:
+                request.error = _outcome_unknown(exc)
+            return
+        except Exception as exc:
+            if len(batch) == 1:
+                batch[0].error = write_error(exc)
+                return
+        with self._cond:
+            self._retried += 1
+        for request in batch:
+            try:
+                self._transaction(conn, request.ops)
+            except _CommitFailed as exc:
+                request.error = _outcome_unknown(exc)
+            except Exception as exc:
+                request.error = write_error(exc)
+
+    def _transaction(self, conn: Connection, ops: Sequence[Op]) -> None:
+        try:
+            self._attempt(conn, ops)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            # The connection died (e.g. PostgreSQL restarted) before COMMIT, so nothing was
+            # applied: run the ops once more on the fresh connection SQLAlchemy opens.
+            log.warning("store.writer_reconnecting", error=describe(exc))
+            self._attempt(conn, ops)
+
+    def _attempt(self, conn: Connection, ops: Sequence[Op]) -> None:
+        conn.begin()
+        try:
+            for statement, params in _runs(ops):
+                conn.execute(statement, params)
+        except BaseException:
+            _reset(conn)
+            raise
+        started = time.perf_counter()
+        try:
+            conn.commit()
+        except Exception as exc:
+            _reset(conn)
+            raise _CommitFailed from exc
+        finally:
+            elapsed = time.perf_counter() - started
+            with self._cond:
+                self._commit_seconds += elapsed
+
+    def _finish(self, batch: list[_Request]) -> None:
+        waiters = [request.done for request in batch if request.done is not None]
+        failed = [request for request in batch if request.error is not None]
+        for request in failed:
+            if request.done is None:
+                log.error("store.write_failed", ops=len(request.ops), error=str(request.error))
+        with self._cond:
+            self._requests += len(batch)
+            self._ops += sum(len(request.ops) for request in batch)
+            self._failed += len(failed)
+            self._failed_nowait += sum(1 for request in failed if request.done is None)
+        if waiters:
+            assert self._token is not None
+            self._token.run_sync_soon(_wake, waiters)
+
+
+def _reset(conn: Connection) -> None:
+    """Roll back after a failure, so the connection can begin again; a connection that
+    cannot even roll back is discarded (the next begin gets a fresh one from the pool)."""
+    try:
+        conn.rollback()
+        # SQLAlchemy considers a transaction whose COMMIT raised to be over, but the driver
+        # may not (SQLite keeps it open after a deferred-constraint failure at COMMIT).
+        conn.connection.dbapi_connection.rollback()  # type: ignore[union-attr]
+    except Exception:
+        log.warning("store.writer_connection_discarded", exc_info=True)
+        conn.invalidate()
+
+
+def _outcome_unknown(exc: _CommitFailed) -> CommitOutcomeUnknown:
+    error = CommitOutcomeUnknown(f"commit failed, outcome unknown: {describe(exc.__cause__)}")
+    error.__cause__ = exc.__cause__
+    return error
+
+
+def _wake(events: list[trio.Event]) -> None:
+    for event in events:
+        event.set()
+
+
+def _runs(ops: Sequence[Op]) -> Iterator[tuple[Executable, list[Mapping[str, Any]]]]:
+    """Maximal runs of consecutive ops sharing a statement object and parameter names."""
+    statement: Executable | None = None
+    keys: Any = None
+    run: list[Mapping[str, Any]] = []
+    for op_statement, params in ops:
+        if op_statement is statement and params.keys() == keys:
+            run.append(params)
+            continue
+        if statement is not None:
+            yield statement, run
+        statement, keys, run = op_statement, params.keys(), [params]
+    if statement is not None:
+        yield statement, run

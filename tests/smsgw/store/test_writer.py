@@ -1,0 +1,221 @@
+"""The group-commit writer: ordering, executemany grouping, failure isolation, draining."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import structlog
+import trio
+import trio.testing
+from sqlalchemy import Engine, event, select, text
+from sqlalchemy.sql.dml import Insert, Update
+
+from smsgw.store.engine import make_engine
+from smsgw.store.errors import CommitOutcomeUnknown, UniqueViolation, WriteFailed, WriterClosed
+from smsgw.store.schema import segments
+from smsgw.store.writer import Writer
+
+from .helpers import count, message, segment, set_status, statuses, wait_taken, write_lock
+
+
+def record_statements(engine: Engine) -> list[tuple[str, int]]:
+    """(DML kind and table, number of parameter sets) of every statement the engine runs."""
+    calls: list[tuple[str, int]] = []
+
+    @event.listens_for(engine, "before_execute")
+    def before(_conn: Any, clause: Any, multiparams: Any, _params: Any, _options: Any) -> None:
+        if isinstance(clause, Insert | Update):
+            calls.append((f"{type(clause).__name__.lower()} {clause.table.name}", len(multiparams) or 1))
+
+    return calls
+
+
+async def test_execute_returns_after_commit_visible_to_a_fresh_connection(engine: Engine, db_url: str) -> None:
+    async with Writer(engine) as writer:
+        await writer.execute([message(1), segment(1)])
+        fresh = make_engine(db_url)
+        try:
+            with fresh.connect() as conn:
+                assert count(conn) == 1
+                assert count(conn, segments) == 1
+        finally:
+            fresh.dispose()
+    assert writer.stats.batches == writer.stats.requests == 1
+    assert writer.stats.ops == 2
+    assert writer.stats.commit_seconds > 0
+
+
+async def test_consecutive_ops_of_one_statement_run_as_one_executemany_in_order(engine: Engine) -> None:
+    calls = record_statements(engine)
+    async with Writer(engine) as writer:
+        await writer.execute([
+            message(1), message(2), message(3),
+            set_status(1, "b"), set_status(2, "b"),
+            message(4),
+            set_status(1, "c"), set_status(4, "d"),
+        ])
+    assert calls == [("insert messages", 3), ("update messages", 2), ("insert messages", 1), ("update messages", 2)]
+    with engine.connect() as conn:
+        assert statuses(conn) == {1: "c", 2: "b", 3: "accepted", 4: "d"}
+
+
+async def test_ops_with_different_parameter_names_are_not_grouped(engine: Engine) -> None:
+    with_ref = message(2, client_ref="r")
+    without_ref = message(1)
+    del without_ref[1]["client_ref"]  # type: ignore[attr-defined]
+    calls = record_statements(engine)
+    async with Writer(engine) as writer:
+        await writer.execute([without_ref, with_ref])
+    assert calls == [("insert messages", 1), ("insert messages", 1)]
+
+
+async def test_many_callers_share_one_commit_and_keep_their_order(engine: Engine) -> None:
+    """While the first batch waits for the write lock, every later caller queues; they all
+    go in the second batch, in queue order: an update never overtakes the insert before it."""
+    calls = record_statements(engine)
+    async with Writer(engine) as writer, trio.open_nursery() as nursery:
+        with write_lock(engine):
+            writer.execute_nowait([message(100)])
+            await wait_taken(writer)
+            for id in range(1, 51):
+                nursery.start_soon(writer.execute, [message(id), segment(id)])
+                await trio.testing.wait_all_tasks_blocked()
+                writer.execute_nowait([set_status(id, "sent")])
+        await wait_taken(writer)
+    assert writer.stats.batches == 2
+    assert writer.stats.requests == 101
+    assert len(calls) == 1 + 3 * 50
+    with engine.connect() as conn:
+        assert statuses(conn) == {100: "accepted"} | dict.fromkeys(range(1, 51), "sent")
+
+
+async def test_a_failing_request_fails_alone(engine: Engine) -> None:
+    outcomes: dict[int, BaseException | None] = {}
+
+    async def call(id: int, client_ref: str) -> None:
+        try:
+            await writer.execute([message(id, client_ref=client_ref), segment(id)])
+            outcomes[id] = None
+        except WriteFailed as exc:
+            outcomes[id] = exc
+
+    async with Writer(engine) as writer:
+        await writer.execute([message(1, client_ref="dup")])
+        async with trio.open_nursery() as nursery:
+            with write_lock(engine):
+                writer.execute_nowait([message(2)])
+                await wait_taken(writer)
+                for id in range(10, 20):
+                    nursery.start_soon(call, id, "dup" if id == 15 else f"ref{id}")
+                await trio.testing.wait_all_tasks_blocked()
+    failure = outcomes.pop(15)
+    assert isinstance(failure, UniqueViolation)
+    assert failure.constraint == "uq_messages_key_id_client_ref"
+    assert outcomes == dict.fromkeys([*range(10, 15), *range(16, 20)])
+    assert writer.stats.retried_batches == 1
+    assert writer.stats.failed_requests == 1
+    with engine.connect() as conn:
+        assert set(statuses(conn)) == {1, 2, *range(10, 15), *range(16, 20)}
+        seg_ids = set(conn.execute(select(segments.c.message_id)).scalars())
+        assert seg_ids == {*range(10, 15), *range(16, 20)}  # the failing request's segment too
+
+
+async def test_duplicate_primary_key_names_the_primary_key(engine: Engine) -> None:
+    async with Writer(engine) as writer:
+        await writer.execute([message(1)])
+        with pytest.raises(UniqueViolation) as caught:
+            await writer.execute([message(1)])
+    assert caught.value.constraint == "pk_messages"
+
+
+async def test_a_malformed_op_fails_its_caller_and_the_writer_goes_on(engine: Engine) -> None:
+    async with Writer(engine) as writer:
+        with pytest.raises(WriteFailed):
+            await writer.execute([(message(1)[0], {"id": 1})])  # NOT NULL columns missing
+        await writer.execute([message(2)])
+    with engine.connect() as conn:
+        assert set(statuses(conn)) == {2}
+
+
+async def test_execute_nowait_failures_are_logged_and_counted(engine: Engine) -> None:
+    async with Writer(engine) as writer:
+        await writer.execute([message(1)])
+        with structlog.testing.capture_logs() as logs:
+            writer.execute_nowait([message(1)])
+            await writer.execute([message(2)])
+    assert writer.stats.failed_nowait == 1
+    assert [entry["event"] for entry in logs] == ["store.write_failed"]
+    assert "pk_messages" in logs[0]["error"]
+
+
+async def test_a_failed_commit_is_reported_as_unknown_outcome_and_not_retried(engine: Engine) -> None:
+    """A deferred foreign key fails at COMMIT itself, the case where a real outcome can be
+    unknown (a connection lost mid-COMMIT); the writer must not retry, and must go on."""
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE parent (id INTEGER PRIMARY KEY)"))
+        conn.execute(text(
+            "CREATE TABLE child (id INTEGER PRIMARY KEY, "
+            "parent INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)"
+        ))
+    if engine.dialect.name == "sqlite":
+        engine.dispose()
+        event.listen(engine, "connect", lambda dbapi, _record: dbapi.execute("PRAGMA foreign_keys=ON"))
+    orphan = text("INSERT INTO child (id, parent) VALUES (1, 42)")
+    async with Writer(engine) as writer:
+        await writer.execute([message(1)])
+        writer.execute_nowait([message(2)])
+        with pytest.raises(CommitOutcomeUnknown, match=r"(?i)foreign key"):
+            await writer.execute([message(3), (orphan, {})])
+        await writer.execute([message(4)])
+    assert writer.stats.retried_batches == 0
+    with engine.connect() as conn:
+        assert set(statuses(conn)) == {1, 4} or set(statuses(conn)) == {1, 2, 4}
+
+
+async def test_batches_respect_max_batch_ops_but_never_split_a_request(engine: Engine) -> None:
+    async with Writer(engine, max_batch_ops=10) as writer:
+        with write_lock(engine):
+            writer.execute_nowait([message(1000)])
+            await wait_taken(writer)
+            for id in range(1, 31):
+                writer.execute_nowait([message(id)])
+            writer.execute_nowait([message(id) for id in range(100, 125)])  # 25 ops > 10
+    # 1 + three batches of 10 single-op requests + the 25-op request alone
+    assert writer.stats.batches == 5
+    with engine.connect() as conn:
+        assert count(conn) == 56
+
+
+async def test_aclose_commits_everything_queued_then_refuses_work(engine: Engine) -> None:
+    async with Writer(engine) as writer:
+        for id in range(1, 2001):
+            writer.execute_nowait([message(id)])
+    with engine.connect() as conn:
+        assert count(conn) == 2000
+    with pytest.raises(WriterClosed):
+        writer.execute_nowait([message(1)])
+    with pytest.raises(WriterClosed):
+        await writer.execute([message(1)])
+
+
+@pytest.fixture
+def pg_engine(engine: Engine) -> Engine:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only: a SQLite connection cannot be lost")
+    return engine
+
+
+async def test_the_writer_reconnects_after_losing_its_postgresql_connection(pg_engine: Engine) -> None:
+    engine = pg_engine
+    async with Writer(engine) as writer:
+        await writer.execute([message(1)])
+        with engine.begin() as conn:
+            terminated = conn.execute(text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'idle'"
+            )).scalars().all()
+        assert terminated
+        await writer.execute([message(2)])
+    with engine.connect() as conn:
+        assert set(statuses(conn)) == {1, 2}
