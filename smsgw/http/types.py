@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 ReceiveChunk = Callable[[], Awaitable[bytes | None]]
 """Next piece of the request body from the connection, ``None`` once the body is complete."""
 
-BodyCheck = Callable[[str], None]
+BodyCheck = Callable[[str], object]
 """Called with hex(SHA256(body)) once the whole body has arrived; raises to refuse the request."""
 
 
@@ -92,11 +92,6 @@ class Request:
         if self._body is None:
             raise RuntimeError("request body not read: await request.read() or declare the route streaming")
         return self._body
-
-    @property
-    def body_complete(self) -> bool:
-        """True once the last byte of the body has been received (and the body check passed)."""
-        return self._complete
 
     def set_body_check(self, check: BodyCheck) -> None:
         """Run ``check`` on the body's SHA-256 once it has been received in full, before the

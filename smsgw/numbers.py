@@ -1,0 +1,62 @@
+"""Destination numbers: normalised once at intake, then routed by prefix.
+
+Chinese mobile numbers arrive as ``13800138000``, ``+86 138-0013-8000``, ``0086…`` or
+``86…``; all become the 11-digit national form, which is what CMPP/SMGP carry and what the
+route tables in channels.toml list. Anything else must be international E.164 written with
+``+`` and is kept as ``+<digits>``.
+"""
+
+from __future__ import annotations
+
+import re
+
+_SEPARATORS = re.compile(r"[\s\-().]")
+_CN_MOBILE = re.compile(r"1[3-9]\d{9}")
+_E164 = re.compile(r"\+[1-9]\d{6,14}")
+
+
+class InvalidNumber(ValueError):
+    """The number is neither a Chinese mobile number nor E.164; the message says why."""
+
+
+def normalise(raw: str) -> str:
+    """``+86 138-0013-8000`` -> ``13800138000``; ``+44 7700 900123`` -> ``+447700900123``."""
+    number = _SEPARATORS.sub("", raw.strip())
+    if number.startswith("00"):
+        number = "+" + number[2:]
+    for prefix in ("+86", "86"):
+        rest = number[len(prefix):]
+        if number.startswith(prefix) and _CN_MOBILE.fullmatch(rest):
+            return rest
+    if _CN_MOBILE.fullmatch(number):
+        return number
+    if _E164.fullmatch(number):
+        return number
+    if not number:
+        raise InvalidNumber("the number is empty")
+    if number.isdigit():
+        raise InvalidNumber(
+            f"{raw!r} is not a Chinese mobile number (11 digits starting 13-19); "
+            "write international numbers as +<country code><number>"
+        )
+    raise InvalidNumber(f"{raw!r} is not a phone number (digits, optionally with a leading +)")
+
+
+class Router:
+    """Longest-prefix match of a normalised number onto the channels that serve it."""
+
+    def __init__(self, channels: dict[str, tuple[str, ...]]) -> None:
+        self._table: dict[str, list[str]] = {}
+        for name, prefixes in channels.items():
+            for prefix in prefixes:
+                self._table.setdefault(prefix, []).append(name)
+        self._lengths = sorted({len(p) for p in self._table}, reverse=True)
+
+    def candidates(self, number: str) -> list[str]:
+        """Channel names for ``number``, best first (channels listed for the longest
+        matching prefix; config order among equals); empty when none serves it."""
+        for length in self._lengths:
+            names = self._table.get(number[:length])
+            if names:
+                return names
+        return []
