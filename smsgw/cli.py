@@ -87,5 +87,193 @@ def decode(protocol: str, hex_digits: tuple[str, ...]) -> None:
     click.echo(json.dumps(described, ensure_ascii=False, indent=2))
 
 
+def _load_config(ctx: CliContext) -> Any:
+    from .config import ConfigError, load
+
+    try:
+        return load(ctx.config_path)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _configure_logging(json_lines: bool | None = None) -> None:
+    import logging
+
+    import structlog
+
+    pretty = sys.stderr.isatty() if json_lines is None else not json_lines
+    renderer = structlog.dev.ConsoleRenderer() if pretty else structlog.processors.JSONRenderer()
+    structlog.configure(
+        processors=[structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso"), renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        cache_logger_on_first_use=True,
+    )
+
+
+@main.command()
+@click.option("--json-logs/--pretty-logs", default=None,
+              help="Log format (default: pretty on a terminal, JSON lines otherwise, e.g. under systemd).")
+@click.pass_obj
+def serve(ctx: CliContext, json_logs: bool | None) -> None:
+    """Run the gateway daemon in the foreground until SIGTERM/SIGINT (graceful stop, exit 0)."""
+    import trio
+
+    from .app import run
+    from .store.errors import StoreError
+
+    config = _load_config(ctx)
+    _configure_logging(json_logs)
+    try:
+        trio.run(run, config)
+    except StoreError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+@main.group()
+def db() -> None:
+    """Database schema commands."""
+
+
+@db.command()
+@click.pass_obj
+def upgrade(ctx: CliContext) -> None:
+    """Apply the schema migrations to the configured database."""
+    from .store import migrate
+    from .store.engine import masked
+    from .store.errors import StoreError
+
+    config = _load_config(ctx)
+    try:
+        before = migrate.current_revision(config.gateway.database)
+        migrate.upgrade(config.gateway.database)
+    except StoreError as exc:
+        raise Failed(str(exc)) from None
+    after = migrate.head_revision()
+    click.echo(f"{masked(config.gateway.database)}: schema {before or 'empty'} -> {after}")
+
+
+@main.group()
+def keys() -> None:
+    """API keys."""
+
+
+@keys.command(name="create")
+@click.option("--name", required=True, help="Who the key is for (shown in listings).")
+@click.option("--admin", is_flag=True, help="May approve signatures/templates and manage lists.")
+@click.option("--json", "as_json", is_flag=True, help='Print {"key": ..., "secret": ...}.')
+@click.pass_obj
+def keys_create(ctx: CliContext, name: str, admin: bool, as_json: bool) -> None:
+    """Create an API key; its secret is printed once and cannot be shown again."""
+    from .keys import insert_key, new_key
+    from .store import migrate
+    from .store.engine import make_engine
+    from .store.errors import StoreError
+
+    config = _load_config(ctx)
+    key = new_key(name, admin=admin)
+    try:
+        engine = make_engine(config.gateway.database, pool_size=1)
+        migrate.check_up_to_date(engine)
+        with engine.begin() as conn:
+            insert_key(conn, key)
+        engine.dispose()
+    except StoreError as exc:
+        raise Failed(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps({"key": key.id, "secret": key.secret}))
+    else:
+        click.echo(f"key:    {key.id}\nsecret: {key.secret}\n(the secret is shown only now)")
+
+
+def _api_url(ctx: CliContext) -> str:
+    if ctx.url:
+        return ctx.url.rstrip("/")
+    config = _load_config(ctx)
+    scheme = "https" if config.gateway.tls_cert else "http"
+    return f"{scheme}://{config.gateway.http}"
+
+
+def api_call(ctx: CliContext, method: str, path: str, body: Any = None) -> Any:
+    """A signed request to the running daemon; Failed with the API's own error message."""
+    import os
+
+    import httpx
+
+    from .http.auth import sign
+
+    key, secret = os.environ.get("SMSGW_KEY"), os.environ.get("SMSGW_SECRET")
+    if not key or not secret:
+        raise click.UsageError("set SMSGW_KEY and SMSGW_SECRET (create a key with `smsgw keys create`)")
+    data = b"" if body is None else json.dumps(body).encode()
+    request = httpx.Request(method, _api_url(ctx) + path, content=data,
+                            headers={"content-type": "application/json"} if body is not None else {})
+    target = request.url.raw_path.decode("ascii")
+    request.headers.update(sign(secret, method, target, data, key_id=key))
+    try:
+        with httpx.Client(timeout=30) as client:
+            response = client.send(request)
+    except httpx.HTTPError as exc:
+        raise Failed(f"cannot reach the gateway at {_api_url(ctx)}: {exc}") from None
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = None
+    if response.status_code >= 400:
+        error = (payload or {}).get("error", {}) if isinstance(payload, dict) else {}
+        raise Failed(f"{response.status_code} {error.get('code', 'error')}: {error.get('message', response.text)}")
+    return payload
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON.")
+@click.pass_obj
+def channels(ctx: CliContext, as_json: bool) -> None:
+    """Status of every channel and session of the running daemon."""
+    data = api_call(ctx, "GET", "/v1/channels")
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    header = f"{'CHANNEL':<14} {'PROTO':<6} {'BOUND':>5} {'IN-FLIGHT':>9} {'TPS':>6} {'QUEUE':>7}  LAST ERROR"
+    click.echo(header)
+    for ch in data:
+        errors = [s["last_error"] for s in ch["sessions"] if s["last_error"]]
+        click.echo(f"{ch['name']:<14} {ch['protocol']:<6} {ch['bound']:>2}/{ch['binds']:<2} "
+                   f"{ch['in_flight']:>4}/{ch['window'] * ch['binds']:<4} {ch['tps']:>6g} {ch['queue_depth']:>7}  "
+                   f"{errors[0] if errors else '-'}")
+        for s in ch["sessions"]:
+            click.echo(f"  session {s['index']}: {s['state']:<10} in-flight {s['in_flight']:>4}  "
+                       f"reconnects {s['reconnects']}")
+
+
+@main.command()
+@click.option("--to", required=True, help="Destination number.")
+@click.option("--text", default=None, help="Message text.")
+@click.option("--template", default=None, help="Template id (instead of --text).")
+@click.option("--param", "params", multiple=True, metavar="K=V", help="Template parameter (repeatable).")
+@click.option("--signature", default=None, help="Approved signature name.")
+@click.option("--channel", default=None, help="Send through this channel instead of routing by prefix.")
+@click.option("--client-ref", default=None, help="Idempotency reference.")
+@click.pass_obj
+def send(ctx: CliContext, to: str, text: str | None, template: str | None, params: tuple[str, ...],
+         signature: str | None, channel: str | None, client_ref: str | None) -> None:
+    """Submit one message through the HTTP API and print its id."""
+    if (text is None) == (template is None):
+        raise click.UsageError("give exactly one of --text and --template")
+    body: dict[str, Any] = {"to": to}
+    if text is not None:
+        body["text"] = text
+    else:
+        pairs = [p.partition("=") for p in params]
+        if any(not sep for _, sep, _ in pairs):
+            raise click.UsageError("--param takes K=V")
+        body["template_id"], body["params"] = template, {k: v for k, _, v in pairs}
+    for name, value in (("signature", signature), ("channel", channel), ("client_ref", client_ref)):
+        if value is not None:
+            body[name] = value
+    result = api_call(ctx, "POST", "/v1/messages", body)
+    click.echo(result["id"])
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -93,3 +93,11 @@ class Link(ABC):
 
     @abstractmethod
     def is_inbound(self, pdu: Any) -> bool: ...
+
+    @abstractmethod
+    def resp_key(self, smsc_id: str) -> str:
+        """The matching key of an operator id as the submit response writes it."""
+
+    @abstractmethod
+    def dlr_key(self, smsc_id: str) -> str:
+        """The matching key of an operator id as a receipt writes it (PROTOCOLS.md E.3)."""

@@ -138,6 +138,7 @@ mo_parts = Table(
     metadata,
     Column("channel", String(64), nullable=False),
     Column("from_number", String(32), nullable=False),
+    Column("to_number", String(32), nullable=False),
     Column("reference", Integer, nullable=False),
     Column("total", SmallInteger, nullable=False),
     Column("idx", SmallInteger, nullable=False),

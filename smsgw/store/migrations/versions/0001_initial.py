@@ -110,6 +110,7 @@ def upgrade() -> None:
         "mo_parts",
         sa.Column("channel", sa.String(64), nullable=False),
         sa.Column("from_number", sa.String(32), nullable=False),
+        sa.Column("to_number", sa.String(32), nullable=False),
         sa.Column("reference", sa.Integer(), nullable=False),
         sa.Column("total", sa.SmallInteger(), nullable=False),
         sa.Column("idx", sa.SmallInteger(), nullable=False),

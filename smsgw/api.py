@@ -1,0 +1,259 @@
+"""The HTTP API routes (CONTRACT §5) on the h11 server and router of ``smsgw.http``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from .http.auth import RequestVerifier
+from .http.errors import HTTPError
+from .http.router import Router
+from .http.types import Request, Response, json_response
+from .intake import Intake, Refused
+from .keys import load_key
+from .store.schema import batches, messages, mo_messages, reports, segments
+
+_MESSAGE_SCHEMA = {
+    "type": "object",
+    "required": ["to"],
+    "properties": {
+        "to": {"type": "string", "description": "mobile number; +86/0086/86 prefixes accepted"},
+        "text": {"type": "string"},
+        "signature": {"type": "string"},
+        "template_id": {"type": "string"},
+        "params": {"type": "object"},
+        "channel": {"type": "string"},
+        "callback_url": {"type": "string"},
+        "client_ref": {"type": "string"},
+    },
+}
+_ACCEPTED = {"type": "object", "properties": {"id": {"type": "string"}, "status": {"type": "string"},
+                                              "segments": {"type": "integer"}}}
+MAX_BATCH = 10_000
+
+
+def _json_body(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(request.body or b"null")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise HTTPError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise HTTPError(400, "invalid_json", "the body must be a JSON object")
+    return body
+
+
+def _principal(request: Request) -> tuple[str, bool]:
+    assert request.principal is not None
+    return request.principal.key_id, request.principal.is_admin
+
+
+def _id_param(request: Request) -> int:
+    raw = request.path_params["id"]
+    if not raw.isdigit() or len(raw) > 20:
+        raise HTTPError(404, "not_found", f"nothing has the id {raw!r}")
+    return int(raw)
+
+
+class Api:
+    """Builds the router; handlers read through the store and write through intake."""
+
+    def __init__(self, intake: Intake, metrics_text: Any, channels_status: Any) -> None:
+        self.intake = intake
+        self.store = intake.store
+        self.metrics_text = metrics_text
+        self.channels_status = channels_status
+        self.keys: dict[str, tuple[str, bool]] = {}
+        self.router = Router(RequestVerifier(self._lookup))
+        add = self.router.add
+        add("POST", "/v1/messages", self.post_message, auth="key", summary="Submit one message",
+            request_schema=_MESSAGE_SCHEMA, responses={202: _ACCEPTED})
+        add("GET", "/v1/messages/{id}", self.get_message, auth="key", summary="Status of one message")
+        add("POST", "/v1/batches", self.post_batch, auth="key", summary="Submit one text to many recipients",
+            responses={202: {"type": "object"}})
+        add("GET", "/v1/batches/{id}", self.get_batch, auth="key", summary="Progress of a batch")
+        add("GET", "/v1/reports", self.get_reports, auth="key", summary="Final statuses in arrival order",
+            query={"after": {"type": "string"}, "limit": {"type": "integer"}})
+        add("GET", "/v1/mo", self.get_mo, auth="key", summary="Mobile-originated messages in arrival order",
+            query={"after": {"type": "string"}, "limit": {"type": "integer"}})
+        add("GET", "/v1/channels", self.get_channels, auth="key", summary="Channels and their sessions")
+        add("GET", "/healthz", self.healthz, summary="200 when the store answers and intake is open")
+        add("GET", "/metrics", self.metrics, summary="Prometheus metrics",
+            responses={200: {"type": "string"}})
+        self.router.add_openapi_route("smsgw", "0.1.0")
+
+    async def _lookup(self, key_id: str) -> tuple[str, bool] | None:
+        cached = self.keys.get(key_id)
+        if cached is not None:
+            return cached
+        key = await self.store.read(load_key, key_id)
+        if key is None:
+            return None
+        self.keys[key_id] = (key.secret, key.is_admin)
+        return self.keys[key_id]
+
+    # ----------------------------------------------------------------- messages
+    async def post_message(self, request: Request) -> Response:
+        key_id, _ = _principal(request)
+        draft = self.intake.draft(_json_body(request))
+        return json_response(await self.intake.accept(key_id, draft), 202)
+
+    async def get_message(self, request: Request) -> Response:
+        key_id, admin = _principal(request)
+        found = await self.store.read(_message, _id_param(request), None if admin else key_id)
+        if found is None:
+            raise HTTPError(404, "not_found", f"no message {request.path_params['id']!r} for this key")
+        return json_response(found)
+
+    # ------------------------------------------------------------------ batches
+    async def post_batch(self, request: Request) -> Response:
+        key_id, _ = _principal(request)
+        body = _json_body(request)
+        recipients = body.get("recipients")
+        if not isinstance(recipients, list) or not recipients:
+            raise HTTPError(400, "missing_recipients", "\"recipients\" must be a non-empty list", "recipients")
+        if len(recipients) > MAX_BATCH:
+            raise HTTPError(413, "batch_too_large", f"at most {MAX_BATCH} recipients per JSON batch", "recipients")
+        intake, now = self.intake, self.intake.wall_clock()
+        intake._check_open()
+        drafts, rejected, seen = [], 0, set()
+        for item in recipients:
+            if not isinstance(item, dict):
+                rejected += 1
+                continue
+            merged = {k: v for k, v in body.items() if k not in ("recipients", "send_at")} | item
+            try:
+                draft = intake.draft(merged)
+            except Refused:
+                rejected += 1
+                continue
+            if draft.to in seen:
+                rejected += 1
+                continue
+            seen.add(draft.to)
+            drafts.append(draft)
+        batch_id = intake.ids.next()
+        ops: list[Any] = [(batches.insert(), {
+            "id": batch_id, "key_id": key_id, "state": "running", "total": len(recipients),
+            "accepted": len(drafts), "rejected": rejected, "template_id": body.get("template_id"),
+            "signature": body.get("signature"), "text": body.get("text"), "channel": body.get("channel"),
+            "send_at": None, "created_at": now,
+        })]
+        for draft in drafts:
+            ops.extend(intake.ops(key_id, draft, intake.ids.next(), now, batch_id))
+        await self.store.execute(ops)
+        for channel in {d.channel for d in drafts}:
+            intake.dispatcher.accepted(channel)
+        return json_response({"id": str(batch_id), "total": len(recipients), "accepted": len(drafts),
+                              "rejected": rejected}, 202)
+
+    async def get_batch(self, request: Request) -> Response:
+        key_id, admin = _principal(request)
+        found = await self.store.read(_batch, _id_param(request), None if admin else key_id)
+        if found is None:
+            raise HTTPError(404, "not_found", f"no batch {request.path_params['id']!r} for this key")
+        return json_response(found)
+
+    # ------------------------------------------------------------ reports, MO
+    async def get_reports(self, request: Request) -> Response:
+        key_id, admin = _principal(request)
+        after, limit = _cursor(request)
+        items, last = await self.store.read(_reports, None if admin else key_id, after, limit)
+        return json_response({"items": items, "next": str(last)})
+
+    async def get_mo(self, request: Request) -> Response:
+        after, limit = _cursor(request)
+        items, last = await self.store.read(_mo, after, limit)
+        return json_response({"items": items, "next": str(last)})
+
+    # --------------------------------------------------------------- operations
+    async def get_channels(self, request: Request) -> Response:
+        return json_response(await self.channels_status())
+
+    async def healthz(self, request: Request) -> Response:
+        if not self.intake.open:
+            raise HTTPError(503, "shutting_down", "intake is closed: the gateway is stopping")
+        try:
+            await self.store.read(_ping)
+        except Exception as exc:
+            raise HTTPError(503, "store_unavailable", f"the database does not answer: {exc}") from None
+        return json_response({"status": "ok"})
+
+    async def metrics(self, request: Request) -> Response:
+        body, content_type = self.metrics_text()
+        return Response(200, [("content-type", content_type)], body)
+
+
+def _cursor(request: Request) -> tuple[int, int]:
+    after_raw, limit_raw = request.query.get("after", "0") or "0", request.query.get("limit", "100")
+    if not after_raw.isdigit():
+        raise HTTPError(400, "invalid_cursor", "\"after\" must be a cursor returned as \"next\"", "after")
+    if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= 1000:
+        raise HTTPError(400, "invalid_limit", "\"limit\" must be an integer from 1 to 1000", "limit")
+    return int(after_raw), int(limit_raw)
+
+
+def _ping(conn: Connection) -> int:
+    return int(conn.execute(select(1)).scalar_one())
+
+
+def _message(conn: Connection, message_id: int, key_id: str | None) -> dict[str, Any] | None:
+    m, s = messages.c, segments.c
+    query = select(messages).where(m.id == message_id)
+    if key_id is not None:
+        query = query.where(m.key_id == key_id)
+    row = conn.execute(query).first()
+    if row is None:
+        return None
+    parts = conn.execute(select(segments).where(s.message_id == message_id).order_by(s.idx)).all()
+    status = row.status
+    if status == "accepted" and any(p.status != "accepted" for p in parts):
+        status = "submitted" if all(p.status != "accepted" for p in parts) else "accepted"
+    error = {"code": row.error_code, "message": row.error_message} if row.error_code else None
+    return {
+        "id": str(row.id), "to": row.to_number, "status": status, "channel": row.channel,
+        "segments": [{"index": p.idx, "smsc_id": p.smsc_id, "status": p.status, "stat": p.stat, "err": p.err}
+                     for p in parts],
+        "error": error, "client_ref": row.client_ref, "created_at": row.created_at,
+        "submitted_at": row.submitted_at, "done_at": row.done_at,
+    }
+
+
+def _batch(conn: Connection, batch_id: int, key_id: str | None) -> dict[str, Any] | None:
+    b, m = batches.c, messages.c
+    query = select(batches).where(b.id == batch_id)
+    if key_id is not None:
+        query = query.where(b.key_id == key_id)
+    row = conn.execute(query).first()
+    if row is None:
+        return None
+    counts = dict(conn.execute(select(m.status, func.count()).where(m.batch_id == batch_id).group_by(m.status)).all())
+    delivered, failed = counts.get("delivered", 0), counts.get("failed", 0) + counts.get("expired", 0)
+    submitted = counts.get("submitted", 0) + delivered + failed
+    return {
+        "id": str(row.id), "state": "done" if counts.get("accepted", 0) + counts.get("submitted", 0) == 0
+        else row.state, "total": row.total, "accepted": row.accepted, "rejected": row.rejected,
+        "submitted": submitted, "delivered": delivered, "failed": failed,
+        "pending": counts.get("accepted", 0) + counts.get("submitted", 0),
+    }
+
+
+def _reports(conn: Connection, key_id: str | None, after: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+    r = reports.c
+    query = select(reports).where(r.id > after).order_by(r.id).limit(limit)
+    if key_id is not None:
+        query = query.where(r.key_id == key_id)
+    rows = conn.execute(query).all()
+    items = [{"message_id": str(x.message_id), "to": x.to_number, "status": x.status, "stat": x.stat,
+              "err": x.err, "done_at": x.done_at, "client_ref": x.client_ref} for x in rows]
+    return items, rows[-1].id if rows else after
+
+
+def _mo(conn: Connection, after: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+    o = mo_messages.c
+    rows = conn.execute(select(mo_messages).where(o.id > after).order_by(o.id).limit(limit)).all()
+    items = [{"id": str(x.id), "channel": x.channel, "from": x.from_number, "to": x.to_number, "text": x.text,
+              "received_at": x.received_at} for x in rows]
+    return items, rows[-1].id if rows else after
+

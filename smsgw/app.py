@@ -1,0 +1,120 @@
+"""``smsgw serve``: the root of the daemon's task tree.
+
+    serve
+    ├── store (writer thread + reader threads)
+    ├── dispatcher: per channel the bind slots and a feeder; expiry
+    ├── HTTP API
+    └── signal watcher: SIGTERM/SIGINT -> close intake, stop HTTP, drain windows, unbind, exit 0
+"""
+
+from __future__ import annotations
+
+import signal
+import ssl
+import time
+from typing import Any
+
+import structlog
+import trio
+
+from .api import Api
+from .config import Config
+from .dispatch import Dispatcher
+from .http.server import serve_http
+from .intake import Intake
+from .metrics import Metrics
+from .queries import max_message_id
+from .store import migrate
+from .store.engine import masked
+from .store.ids import IdGenerator
+from .store.store import Store, open_store
+
+log = structlog.get_logger("smsgw")
+
+
+def channels_status(dispatcher: Dispatcher) -> list[dict[str, Any]]:
+    """The data behind GET /v1/channels and ``smsgw channels``."""
+    out = []
+    for name, channel in dispatcher.channels.items():
+        c = channel.config
+        out.append({
+            "name": name, "protocol": c.protocol, "host": c.host, "port": c.port, "binds": c.binds,
+            "bound": channel.bound_sessions, "window": c.window, "in_flight": channel.in_flight,
+            "tps": c.tps, "queue_depth": channel.depth, "paused": channel.paused_until > trio.current_time(),
+            "sessions": [
+                {"index": s.index, "state": s.state, "in_flight": len(s.session.window) if s.session else 0,
+                 "bound_since": s.bound_since, "reconnects": s.reconnects, "last_error": s.last_error}
+                for s in channel.slots
+            ],
+            "stats": {"submits": channel.stats.submits, "receipts": channel.stats.receipts,
+                      "timeouts": channel.stats.timeouts, "throttled": channel.stats.throttled,
+                      "reconnects": channel.stats.reconnects},
+        })
+    return out
+
+
+class Gateway:
+    """Everything a running daemon holds; built inside ``run``."""
+
+    def __init__(self, config: Config, store: Store, ids: IdGenerator) -> None:
+        self.config = config
+        self.store = store
+        self.dispatcher = Dispatcher(config, store, ids)
+        self.intake = Intake(self.dispatcher)
+        self.metrics = Metrics(self.dispatcher)
+
+        async def status() -> list[dict[str, Any]]:
+            return channels_status(self.dispatcher)
+
+        self.api = Api(self.intake, self.metrics.text, status)
+        self.http_port = 0
+        self.stop = trio.Event()
+
+
+def _ssl_context(config: Config) -> ssl.SSLContext | None:
+    gw = config.gateway
+    if gw.tls_cert is None or gw.tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(gw.tls_cert, gw.tls_key)
+    return context
+
+
+async def run(config: Config, *, task_status: trio.TaskStatus[Gateway] = trio.TASK_STATUS_IGNORED) -> None:
+    """Run the daemon until SIGTERM/SIGINT or ``gateway.stop`` is set, then stop gracefully:
+    close intake, stop HTTP, drain the windows within the bound, unbind."""
+    url = config.gateway.database
+    if config.gateway.auto_upgrade:
+        await trio.to_thread.run_sync(migrate.upgrade, url)
+    async with open_store(url) as store:
+        ids = IdGenerator(config.gateway.node_id, after=await store.read(max_message_id))
+        gateway = Gateway(config, store, ids)
+        stop_http = trio.Event()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_watch_signals, gateway.stop)
+            await nursery.start(gateway.dispatcher.run)
+            listeners = await nursery.start(
+                lambda task_status: serve_http(
+                    gateway.api.router, config.gateway.http_host, config.gateway.http_port,
+                    ssl_context=_ssl_context(config), stop=stop_http, task_status=task_status,
+                )
+            )
+            host, gateway.http_port = listeners[0].socket.getsockname()[:2]
+            log.info("smsgw serving", http=f"{host}:{gateway.http_port}", channels=len(config.channels),
+                     database=masked(url))
+            task_status.started(gateway)
+            await gateway.stop.wait()
+            started = time.monotonic()
+            gateway.intake.open = False
+            stop_http.set()
+            await gateway.dispatcher.stop()
+            log.info("stopped", seconds=round(time.monotonic() - started, 2))
+            nursery.cancel_scope.cancel()
+
+
+async def _watch_signals(stop: trio.Event) -> None:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for signum in signals:
+            log.info("stopping", signal=signal.Signals(signum).name)
+            stop.set()
+            return

@@ -1,0 +1,357 @@
+"""From accepted rows to final statuses: feeding channels, recording outcomes, matching
+receipts, reassembling MO, expiring what never got a receipt.
+
+The database is the queue. Each channel has a feeder that pages ``accepted`` messages
+(in id order, which is commit order: ids are taken just before the write is queued) into
+the channel's in-memory queue while it is short, so a million queued messages cost a
+page of memory, not a million objects.
+
+Receipts are matched through the normalised operator id: first against the segments
+submitted since start (``_sent``, bounded), then in the database. A receipt that matches
+nothing is stored in ``unmatched_reports`` and parked: when the submit response it belongs
+to arrives later (report before response), it is applied then. Nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+import trio
+
+from protocols.text import Reassembler
+
+from . import queries as q
+from .channel import Channel, Job
+from .config import Config
+from .link import Link, MoPart, OutboundText, Receipt, SubmitResult
+from .links import link_for
+from .store.ids import IdGenerator
+from .store.store import Store
+
+log = structlog.get_logger("smsgw.dispatch")
+
+_PAGE = 2000
+_LOW_WATER = 2000
+_SENT_LIMIT = 200_000
+_PARKED_LIMIT = 100_000
+_EXPIRY_EVERY = 30.0
+_MO_MAX_AGE = 600.0
+
+#: receipt stat -> segment status; anything absent is a failure, None is not final
+_STAT_STATUS: dict[str, str | None] = {
+    "DELIVRD": "delivered", "EXPIRED": "expired", "ACCEPTD": None, "ENROUTE": None, "BUFFRED": None,
+    "BUFFERD": None, "ACKED": None,
+}
+
+
+def segment_status(stat: str) -> str | None:
+    return _STAT_STATUS.get(stat.upper(), "failed")
+
+
+@dataclass(slots=True)
+class MessageMeta:
+    """What the dispatcher remembers of a message while its segments are out."""
+
+    id: int
+    key_id: str
+    to: str
+    client_ref: str | None
+    callback_url: str | None
+    statuses: list[str]  # per segment
+    unsent: int = 0
+    final: str | None = None
+
+
+@dataclass(slots=True)
+class DispatchStats:
+    accepted_loaded: int = 0
+    submitted: int = 0
+    failed: int = 0
+    receipts_matched: int = 0
+    receipts_unmatched: int = 0
+    receipts_late_matched: int = 0
+    receipts_duplicate: int = 0
+    finals: dict[str, int] = field(default_factory=dict)
+    mo_messages: int = 0
+
+
+class Dispatcher:
+    """Owns the channels and implements their ``ChannelSink``."""
+
+    def __init__(self, config: Config, store: Store, ids: IdGenerator, *,
+                 wall_clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.store = store
+        self.ids = ids
+        self.wall_clock = wall_clock
+        self.links: dict[str, Link] = {c.name: link_for(c) for c in config.channels}
+        self.channels: dict[str, Channel] = {
+            c.name: Channel(c, self.links[c.name], self) for c in config.channels
+        }
+        self.stats = DispatchStats()
+        self._sent: dict[tuple[str, str], tuple[MessageMeta, int]] = {}
+        self._parked: dict[tuple[str, str], Receipt] = {}
+        self._wake = {name: trio.lowlevel.ParkingLot() for name in self.channels}
+        self._mo = Reassembler(_MO_MAX_AGE)
+        self.observers: list[Callable[[dict[str, Any]], None]] = []  # final reports (callbacks, metrics)
+        self.latency_observer: Callable[[float], None] | None = None  # submit -> response seconds
+
+    # ------------------------------------------------------------------- running
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        await self._restore()
+        async with trio.open_nursery() as nursery:
+            for name, channel in self.channels.items():
+                nursery.start_soon(channel.run)
+                nursery.start_soon(self._feed, name)
+            nursery.start_soon(self._expire_loop)
+            task_status.started()
+
+    async def stop(self) -> None:
+        """Stop sending, drain the windows within the configured bound, unbind."""
+        async with trio.open_nursery() as nursery:
+            for channel in self.channels.values():
+                nursery.start_soon(channel.stop, self.config.gateway.drain_timeout)
+
+    def accepted(self, channel: str) -> None:
+        """New rows for ``channel`` are committed: wake its feeder."""
+        self._wake[channel].unpark_all()
+
+    async def _restore(self) -> None:
+        """Parked receipts and MO parts survive restarts: reload the recent ones."""
+        since = self.wall_clock() - self.config.gateway.validity
+        for row in await self.store.read(q.unmatched_since, since, _PARKED_LIMIT):
+            self._parked[(row.channel, row.smsc_key)] = Receipt(row.smsc_id, row.stat or "", row.err or "",
+                                                               row.stat == "DELIVRD", True)
+        now = trio.current_time()
+        for row in await self.store.read(q.pending_mo_parts):
+            self._mo.add((row.channel, row.from_number, row.to_number), row.reference, row.total, row.idx,
+                         row.payload, now)
+
+    # ------------------------------------------------------------------- feeding
+    async def _feed(self, name: str) -> None:
+        channel, link, wake = self.channels[name], self.links[name], self._wake[name]
+        cursor = 0
+        while True:
+            if channel.depth >= _LOW_WATER:
+                with trio.move_on_after(0.2):
+                    await wake.park()
+                continue
+            rows = await self.store.read(q.page_accepted, name, cursor, _PAGE)
+            if rows:
+                cursor = rows[-1].id
+                channel.enqueue(self._jobs(name, link, rows))
+                continue
+            with trio.move_on_after(1.0):
+                await wake.park()
+
+    def _jobs(self, channel: str, link: Link, rows: list[q.QueuedMessage]) -> list[Job]:
+        jobs: list[Job] = []
+        now = self.wall_clock()
+        expired: list[Any] = []
+        for row in rows:
+            pdus = link.submits(OutboundText(row.to, row.text, reference=row.id & 0xFFFF))
+            meta = MessageMeta(row.id, row.key_id, row.to, row.client_ref, row.callback_url,
+                               ["accepted"] * len(pdus))
+            if row.expires_at < now:
+                expired.append(meta)
+                continue
+            for index, pdu in enumerate(pdus, 1):
+                if index in row.done:
+                    meta.statuses[index - 1] = "submitted"
+                    continue
+                meta.unsent += 1
+                jobs.append(Job(row.id, index, len(pdus), pdu, meta=meta))
+        self.stats.accepted_loaded += len(rows)
+        if expired:
+            ops: list[Any] = []
+            for meta in expired:
+                self._finalize(meta, "expired", "validity_expired",
+                               "the validity period ended before the message could be sent", now, ops)
+            self.store.execute_nowait(ops)
+        return jobs
+
+    # ------------------------------------------------------- channel outcomes (sink)
+    def submitted(self, channel: str, job: Job, result: SubmitResult, sent_at: float, now: float) -> None:
+        meta: MessageMeta = job.meta
+        wall = self.wall_clock()
+        smsc_id = result.smsc_id or ""
+        key = _key(self.links[channel].resp_key, smsc_id)
+        ops: list[Any] = [(q.SEGMENT_SUBMITTED, {"m_id": job.message_id, "m_idx": job.index, "smsc_id": smsc_id,
+                                                  "smsc_key": key, "at": wall, "tries": job.attempts + 1})]
+        if meta.statuses[job.index - 1] == "accepted":
+            meta.statuses[job.index - 1] = "submitted"
+        meta.unsent -= 1
+        if meta.unsent == 0:
+            ops.append((q.MESSAGE_SUBMITTED, {"m_id": job.message_id, "at": wall}))
+        sent = self._sent
+        sent[(channel, key)] = (meta, job.index)
+        if len(sent) > _SENT_LIMIT:
+            del sent[next(iter(sent))]
+        parked = self._parked.pop((channel, key), None)
+        if parked is not None:
+            self.stats.receipts_late_matched += 1
+            ops.append((q.UNMATCHED_MATCHED, {"ch": channel, "key": key, "m_id": job.message_id}))
+            self._apply_receipt(meta, job.index, parked, wall, ops)
+        self.stats.submitted += 1
+        if self.latency_observer is not None:
+            self.latency_observer(now - sent_at)
+        self.store.execute_nowait(ops)
+
+    def failed(self, channel: str, job: Job, code: str, reason: str, now: float) -> None:
+        meta: MessageMeta = job.meta
+        wall = self.wall_clock()
+        meta.statuses[job.index - 1] = "failed"
+        meta.unsent -= 1
+        ops: list[Any] = [(q.SEGMENT_FINAL, {"m_id": job.message_id, "m_idx": job.index, "st": "failed",
+                                             "r_stat": None, "r_err": code, "at": wall})]
+        self._finalize(meta, "failed", code, reason, wall, ops)
+        self.stats.failed += 1
+        self.store.execute_nowait(ops)
+
+    async def inbound(self, channel: str, items: list[Receipt | MoPart]) -> None:
+        link, wall = self.links[channel], self.wall_clock()
+        ops: list[Any] = []
+        misses: list[tuple[str, Receipt]] = []
+        for item in items:
+            if isinstance(item, MoPart):
+                self._mo_part(channel, item, wall, ops)
+                continue
+            key = _key(link.dlr_key, item.smsc_id)
+            hit = self._sent.get((channel, key))
+            if hit is None:
+                misses.append((key, item))
+            else:
+                self.stats.receipts_matched += 1
+                self._apply_receipt(hit[0], hit[1], item, wall, ops)
+        if misses:
+            found = await self.store.read(q.find_sent, channel, [key for key, _ in misses])
+            for key, receipt in misses:
+                row = found.get(key)
+                if row is None:
+                    self._park(channel, key, receipt, wall, ops)
+                    continue
+                self.stats.receipts_matched += 1
+                meta = MessageMeta(row.message_id, row.key_id, row.to, row.client_ref, row.callback_url,
+                                   list(row.statuses),
+                                   final=row.message_status if row.message_status in q.FINAL_MESSAGE else None)
+                self._apply_receipt(meta, row.idx, receipt, wall, ops)
+        if ops:
+            await self.store.execute(ops)
+
+    # ------------------------------------------------------------------ receipts
+    def _park(self, channel: str, key: str, receipt: Receipt, wall: float, ops: list[Any]) -> None:
+        self.stats.receipts_unmatched += 1
+        parked = self._parked
+        parked[(channel, key)] = receipt
+        if len(parked) > _PARKED_LIMIT:
+            del parked[next(iter(parked))]
+        ops.append((q.INSERT_UNMATCHED, {"channel": channel, "smsc_id": receipt.smsc_id, "smsc_key": key,
+                                         "stat": receipt.stat[:16], "err": receipt.err[:16], "received_at": wall,
+                                         "raw": None, "matched_message_id": None}))
+        log.info("receipt matches no message (yet)", channel=channel, smsc_id=receipt.smsc_id, stat=receipt.stat)
+
+    def _apply_receipt(self, meta: MessageMeta, idx: int, receipt: Receipt, wall: float, ops: list[Any]) -> None:
+        status = segment_status(receipt.stat)
+        if status is None:
+            return  # intermediate (ACCEPTD, ENROUTE): the final one follows
+        if meta.statuses[idx - 1] in ("delivered", "failed", "expired"):
+            self.stats.receipts_duplicate += 1
+            return
+        meta.statuses[idx - 1] = status
+        ops.append((q.SEGMENT_FINAL, {"m_id": meta.id, "m_idx": idx, "st": status, "r_stat": receipt.stat[:16],
+                                      "r_err": receipt.err[:16], "at": wall}))
+        if status == "failed":
+            self._finalize(meta, "failed", receipt.stat, f"receipt {receipt.stat} err:{receipt.err}", wall, ops,
+                           stat=receipt.stat, err=receipt.err)
+        elif all(s in ("delivered", "expired") for s in meta.statuses):
+            final = "delivered" if all(s == "delivered" for s in meta.statuses) else "expired"
+            self._finalize(meta, final, None if final == "delivered" else receipt.stat,
+                           None if final == "delivered" else "the operator reported the message expired",
+                           wall, ops, stat=receipt.stat, err=receipt.err)
+
+    def _finalize(self, meta: MessageMeta, status: str, code: str | None, reason: str | None, wall: float,
+                  ops: list[Any], *, stat: str | None = None, err: str | None = None) -> None:
+        if meta.final is not None:
+            return
+        meta.final = status
+        self.stats.finals[status] = self.stats.finals.get(status, 0) + 1
+        ops.append((q.MESSAGE_FINAL, {"m_id": meta.id, "st": status, "code": code, "reason": reason, "at": wall}))
+        report = {"message_id": str(meta.id), "to": meta.to, "status": status, "stat": stat, "err": err,
+                  "done_at": wall, "client_ref": meta.client_ref}
+        ops.append((q.INSERT_REPORT, {"message_id": meta.id, "key_id": meta.key_id, "to_number": meta.to,
+                                      "client_ref": meta.client_ref, "status": status, "stat": stat,
+                                      "err": err, "done_at": wall}))
+        if meta.callback_url:
+            ops.append((q.INSERT_CALLBACK, {"id": self.ids.next(), "kind": "report", "ref_id": meta.id,
+                                            "key_id": meta.key_id, "url": meta.callback_url,
+                                            "payload": json.dumps(report), "state": "pending", "attempts": 0,
+                                            "next_attempt_at": wall, "last_error": None}))
+        for observer in self.observers:
+            observer(report)
+
+    # ----------------------------------------------------------------------- MO
+    def _mo_part(self, channel: str, part: MoPart, wall: float, ops: list[Any]) -> None:
+        if part.concat is None:
+            self._mo_message(channel, part.source, part.dest, part.text, wall, ops)
+            return
+        reference, total, index = part.concat
+        payload = part.text.encode("utf-8")
+        ops.append((q.INSERT_MO_PART, {"channel": channel, "from_number": part.source, "to_number": part.dest,
+                                       "reference": reference,
+                                       "total": total, "idx": index, "payload": payload, "coding": part.coding,
+                                       "received_at": wall}))
+        whole = self._mo.add((channel, part.source, part.dest), reference, total, index, payload,
+                             trio.current_time())
+        if whole is not None:
+            ops.append((q.DELETE_MO_PARTS, {"ch": channel, "src": part.source, "ref": reference, "tot": total}))
+            self._mo_message(channel, part.source, part.dest, whole.decode("utf-8", "replace"), wall, ops)
+
+    def _mo_message(self, channel: str, source: str, dest: str, text: str, wall: float, ops: list[Any]) -> None:
+        mo_id = self.ids.next()
+        self.stats.mo_messages += 1
+        ops.append((q.INSERT_MO, {"id": mo_id, "channel": channel, "from_number": source, "to_number": dest,
+                                  "text": text, "received_at": wall}))
+        url = self.config.gateway.mo_callback_url
+        if url:
+            payload = {"id": str(mo_id), "channel": channel, "from": source, "to": dest, "text": text,
+                       "received_at": wall}
+            ops.append((q.INSERT_CALLBACK, {"id": self.ids.next(), "kind": "mo", "ref_id": mo_id, "key_id": None,
+                                            "url": url, "payload": json.dumps(payload, ensure_ascii=False),
+                                            "state": "pending", "attempts": 0, "next_attempt_at": wall,
+                                            "last_error": None}))
+
+    # ------------------------------------------------------------------- expiry
+    async def _expire_loop(self) -> None:
+        while True:
+            await trio.sleep(_EXPIRY_EVERY)
+            await self.expire_once()
+
+    async def expire_once(self) -> int:
+        """Finalize messages whose validity ended without a final receipt; flush
+        MO groups that never completed."""
+        wall = self.wall_clock()
+        rows = await self.store.read(q.expired, wall, 1000)
+        ops: list[Any] = []
+        for row in rows:
+            meta = MessageMeta(row.id, row.key_id, row.to_number, row.client_ref, row.callback_url, [])
+            self._finalize(meta, "expired", "no_receipt", "no final receipt within the validity period", wall, ops)
+        for group in self._mo.expire(trio.current_time()):
+            channel, source, dest = group.key  # type: ignore[misc]
+            ops.append((q.DELETE_MO_PARTS, {"ch": channel, "src": source, "ref": group.reference,
+                                            "tot": group.total}))
+            self._mo_message(channel, source, dest, group.joined().decode("utf-8", "replace"), wall, ops)
+        if ops:
+            await self.store.execute(ops)
+        return len(rows)
+
+
+def _key(normalise: Callable[[str], str], smsc_id: str) -> str:
+    try:
+        return normalise(smsc_id)
+    except ValueError:
+        return smsc_id.strip().casefold()

@@ -1,0 +1,75 @@
+"""Prometheus metrics, collected on scrape from the counters the channels and the
+dispatcher keep anyway (no per-message metric calls on the hot path)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from .dispatch import Dispatcher
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class GatewayCollector:
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.dispatcher = dispatcher
+
+    def collect(self) -> Iterator[Metric]:
+        d = self.dispatcher
+        submits = CounterMetricFamily("smsgw_submits", "Submit PDUs sent", labels=["channel"])
+        responses = CounterMetricFamily("smsgw_submit_responses", "Submit responses by operator status",
+                                        labels=["channel", "status"])
+        receipts = CounterMetricFamily("smsgw_receipts", "Receipts received", labels=["channel"])
+        timeouts = CounterMetricFamily("smsgw_response_timeouts", "Submits without response in time",
+                                       labels=["channel"])
+        reconnects = CounterMetricFamily("smsgw_reconnects", "Session reconnects", labels=["channel"])
+        throttled = CounterMetricFamily("smsgw_throttled", "Throttling responses", labels=["channel"])
+        depth = GaugeMetricFamily("smsgw_queue_depth", "Segments queued in memory", labels=["channel"])
+        in_flight = GaugeMetricFamily("smsgw_in_flight", "Outstanding requests per session",
+                                      labels=["channel", "session"])
+        bound = GaugeMetricFamily("smsgw_bound_sessions", "Sessions bound for submitting", labels=["channel"])
+        for name, channel in d.channels.items():
+            stats = channel.stats
+            submits.add_metric([name], stats.submits)
+            for status, count in stats.responses.items():
+                responses.add_metric([name, status], count)
+            receipts.add_metric([name], stats.receipts)
+            timeouts.add_metric([name], stats.timeouts)
+            reconnects.add_metric([name], stats.reconnects)
+            throttled.add_metric([name], stats.throttled)
+            depth.add_metric([name], channel.depth)
+            bound.add_metric([name], channel.bound_sessions)
+            for slot in channel.slots:
+                window = len(slot.session.window) if slot.session is not None else 0
+                in_flight.add_metric([name, str(slot.index)], window)
+        finals = CounterMetricFamily("smsgw_messages_final", "Messages reaching a final status", labels=["status"])
+        for status, count in d.stats.finals.items():
+            finals.add_metric([status], count)
+        unmatched = CounterMetricFamily("smsgw_receipts_unmatched", "Receipts matching no submitted segment")
+        unmatched.add_metric([], d.stats.receipts_unmatched)
+        mo = CounterMetricFamily("smsgw_mo_messages", "MO messages stored")
+        mo.add_metric([], d.stats.mo_messages)
+        writer = d.store.writer.stats
+        pending = GaugeMetricFamily("smsgw_store_pending_ops", "Writes queued for the group-commit writer")
+        pending.add_metric([], writer.pending_ops)
+        commits = CounterMetricFamily("smsgw_store_batches", "Group commits")
+        commits.add_metric([], writer.batches)
+        yield from (submits, responses, receipts, timeouts, reconnects, throttled, depth, in_flight, bound,
+                    finals, unmatched, mo, pending, commits)
+
+
+class Metrics:
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.dispatcher = dispatcher
+        self.registry = CollectorRegistry()
+        self.registry.register(GatewayCollector(dispatcher))  # type: ignore[arg-type]
+        self.submit_latency = Histogram("smsgw_submit_response_seconds", "Submit to submit response",
+                                        buckets=_LATENCY_BUCKETS, registry=self.registry)
+        dispatcher.latency_observer = self.submit_latency.observe
+
+    def text(self) -> tuple[bytes, str]:
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

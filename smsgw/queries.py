@@ -1,0 +1,171 @@
+"""The SQL of the daemon: prepared write statements (reused objects, so the group-commit
+writer can batch them into executemany) and read functions run in reader threads."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, update
+
+from .store.schema import (
+    callbacks,
+    messages,
+    mo_messages,
+    mo_parts,
+    reports,
+    segments,
+    unmatched_reports,
+)
+
+FINAL_MESSAGE = ("delivered", "failed", "expired", "rejected")
+
+INSERT_MESSAGE = insert(messages)
+INSERT_SEGMENT = insert(segments)
+INSERT_REPORT = insert(reports)
+INSERT_CALLBACK = insert(callbacks)
+INSERT_UNMATCHED = insert(unmatched_reports)
+INSERT_MO = insert(mo_messages)
+INSERT_MO_PART = insert(mo_parts)
+
+SEGMENT_SUBMITTED = (
+    update(segments)
+    .where(and_(segments.c.message_id == bindparam("m_id"), segments.c.idx == bindparam("m_idx")))
+    .values(status="submitted", smsc_id=bindparam("smsc_id"), smsc_key=bindparam("smsc_key"),
+            submitted_at=bindparam("at"), attempts=bindparam("tries"))
+)
+SEGMENT_FINAL = (
+    update(segments)
+    .where(and_(segments.c.message_id == bindparam("m_id"), segments.c.idx == bindparam("m_idx")))
+    .values(status=bindparam("st"), stat=bindparam("r_stat"), err=bindparam("r_err"), done_at=bindparam("at"))
+)
+MESSAGE_SUBMITTED = (
+    update(messages)
+    .where(and_(messages.c.id == bindparam("m_id"), messages.c.status == "accepted"))
+    .values(status="submitted", submitted_at=bindparam("at"))
+)
+MESSAGE_FINAL = (
+    update(messages)
+    .where(and_(messages.c.id == bindparam("m_id"), messages.c.status.in_(("accepted", "submitted"))))
+    .values(status=bindparam("st"), error_code=bindparam("code"), error_message=bindparam("reason"),
+            done_at=bindparam("at"))
+)
+UNMATCHED_MATCHED = (
+    update(unmatched_reports)
+    .where(and_(unmatched_reports.c.channel == bindparam("ch"), unmatched_reports.c.smsc_key == bindparam("key"),
+                unmatched_reports.c.matched_message_id.is_(None)))
+    .values(matched_message_id=bindparam("m_id"))
+)
+DELETE_MO_PARTS = delete(mo_parts).where(
+    and_(mo_parts.c.channel == bindparam("ch"), mo_parts.c.from_number == bindparam("src"),
+         mo_parts.c.reference == bindparam("ref"), mo_parts.c.total == bindparam("tot"))
+)
+
+
+@dataclass(slots=True)
+class QueuedMessage:
+    """An accepted message as the feeder loads it for sending."""
+
+    id: int
+    key_id: str
+    to: str
+    text: str
+    segments: int
+    client_ref: str | None
+    callback_url: str | None
+    expires_at: float
+    done: frozenset[int]  # segment indexes already submitted or final
+
+
+@dataclass(slots=True)
+class SentSegment:
+    """A submitted segment found by its operator id, with its message's state."""
+
+    message_id: int
+    idx: int
+    key_id: str
+    to: str
+    client_ref: str | None
+    callback_url: str | None
+    message_status: str
+    statuses: list[str]  # of every segment, by index
+
+
+def page_accepted(conn: Connection, channel: str, after: int, limit: int) -> list[QueuedMessage]:
+    m = messages.c
+    rows = conn.execute(
+        select(m.id, m.key_id, m.to_number, m.text, m.segments, m.client_ref, m.callback_url, m.expires_at)
+        .where(and_(m.channel == channel, m.status == "accepted", m.id > after))
+        .order_by(m.id)
+        .limit(limit)
+    ).all()
+    multi = [row.id for row in rows if row.segments > 1]
+    done: dict[int, set[int]] = {}
+    if multi:
+        s = segments.c
+        for message_id, idx in conn.execute(
+            select(s.message_id, s.idx).where(and_(s.message_id.in_(multi), s.status != "accepted"))
+        ):
+            done.setdefault(message_id, set()).add(idx)
+    return [
+        QueuedMessage(r.id, r.key_id, r.to_number, r.text, r.segments, r.client_ref, r.callback_url,
+                      r.expires_at, frozenset(done.get(r.id, ())))
+        for r in rows
+    ]
+
+
+def find_sent(conn: Connection, channel: str, keys: Sequence[str]) -> dict[str, SentSegment]:
+    """Submitted segments of ``channel`` by normalised operator id."""
+    s, m = segments.c, messages.c
+    found: dict[str, SentSegment] = {}
+    rows = conn.execute(
+        select(s.smsc_key, s.message_id, s.idx, m.key_id, m.to_number, m.client_ref, m.callback_url, m.status)
+        .join_from(segments, messages, m.id == s.message_id)
+        .where(and_(s.channel == channel, s.smsc_key.in_(list(keys))))
+    ).all()
+    if not rows:
+        return found
+    statuses: dict[int, list[str]] = {}
+    ids = list({row.message_id for row in rows})
+    for message_id, status in conn.execute(
+        select(s.message_id, s.status).where(s.message_id.in_(ids)).order_by(s.message_id, s.idx)
+    ):
+        statuses.setdefault(message_id, []).append(status)
+    for row in rows:
+        found[row.smsc_key] = SentSegment(row.message_id, row.idx, row.key_id, row.to_number, row.client_ref,
+                                          row.callback_url, row.status, statuses[row.message_id])
+    return found
+
+
+def expired(conn: Connection, now: float, limit: int) -> list[Any]:
+    m = messages.c
+    return list(
+        conn.execute(
+            select(m.id, m.key_id, m.to_number, m.client_ref, m.callback_url)
+            .where(and_(m.status.in_(("accepted", "submitted")), m.expires_at < now))
+            .order_by(m.expires_at)
+            .limit(limit)
+        ).all()
+    )
+
+
+def pending_mo_parts(conn: Connection) -> list[Any]:
+    return list(conn.execute(select(mo_parts).order_by(mo_parts.c.received_at)).all())
+
+
+def unmatched_since(conn: Connection, since: float, limit: int) -> list[Any]:
+    u = unmatched_reports.c
+    return list(
+        conn.execute(
+            select(u.channel, u.smsc_id, u.smsc_key, u.stat, u.err, u.received_at)
+            .where(and_(u.matched_message_id.is_(None), u.received_at >= since))
+            .order_by(u.id.desc())
+            .limit(limit)
+        ).all()
+    )
+
+
+def max_message_id(conn: Connection) -> int:
+    return int(conn.execute(select(func.coalesce(func.max(messages.c.id), 0))).scalar_one())
+
