@@ -7,6 +7,8 @@ its protocol's real formats.
 
 from __future__ import annotations
 
+import functools
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +16,17 @@ from typing import Any
 from protocols.session import Session
 
 from .config import SimConfig
+
+
+def stamp(wall: float, fmt: str) -> str:
+    """``wall`` as local time in ``fmt``; every receipt needs two of these, so they are
+    computed once per second and format rather than once per message."""
+    return _stamp(int(wall), fmt)
+
+
+@functools.lru_cache(maxsize=64)
+def _stamp(second: int, fmt: str) -> str:
+    return time.strftime(fmt, time.localtime(second))
 
 
 @dataclass(slots=True)
@@ -82,8 +95,9 @@ class Adapter(ABC):
     def submit_response(self, request: Any, status: int, accepted: Accepted | None) -> Any: ...
 
     @abstractmethod
-    def receipt(self, info: SubmitInfo, accepted: Accepted, stat: str, done_time: float) -> Any:
-        """The deliver PDU carrying the status report of ``accepted``."""
+    def receipt(self, info: SubmitInfo, accepted: Accepted, stat: str, done_time: float) -> Any | None:
+        """The deliver PDU carrying the status report of ``accepted`` (None: the submit
+        did not ask for a report with this outcome)."""
 
     @abstractmethod
     def mo_messages(self, source: str, dest: str, text: str, reference: int) -> list[Any]:

@@ -5,6 +5,7 @@ gateway codes such as MK:0001), MO in UCS-2 (long ones with a UDH and TP_udhi)."
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import time
 from typing import Any
@@ -15,14 +16,16 @@ from protocols.session import Role, Session
 from protocols.text import Alphabet, choose_alphabet, decode, parse_udh, split
 from protocols.text.udh import UdhError
 
-from .adapter import Accepted, Adapter, SubmitInfo
+from .adapter import Accepted, Adapter, SubmitInfo, stamp
 
 _ALPHABETS = {MsgFmt.ASCII: Alphabet.ASCII, MsgFmt.UCS2: Alphabet.UCS2, MsgFmt.GB: Alphabet.GB18030}
 _FORMATS = {alphabet: fmt for fmt, alphabet in _ALPHABETS.items()}
 
 
-def _stamp(wall: float, fmt: str) -> str:
-    return time.strftime(fmt, time.localtime(wall))
+@functools.lru_cache(maxsize=4)
+def _local(second: int) -> dt.datetime:
+    """Msg_Id carries the time to the second: one datetime per second, not per submit."""
+    return dt.datetime.fromtimestamp(second)
 
 
 class CmppAdapter(Adapter):
@@ -88,8 +91,7 @@ class CmppAdapter(Adapter):
         )
 
     def new_message_id(self, wall_time: float) -> Accepted:
-        when = dt.datetime.fromtimestamp(wall_time)
-        value = cmpp.make_msg_id(when, self.config.gateway_code, next(self._sequence))
+        value = cmpp.make_msg_id(_local(int(wall_time)), self.config.gateway_code, next(self._sequence))
         return Accepted(value, str(value), wall_time)
 
     def submit_response(self, request: Any, status: int, accepted: Accepted | None) -> Any:
@@ -100,8 +102,8 @@ class CmppAdapter(Adapter):
         report = cmpp.Report(
             msg_id=accepted.wire_id,
             stat=stat[:7],
-            submit_time=_stamp(accepted.submit_time, "%y%m%d%H%M"),
-            done_time=_stamp(done_time, "%y%m%d%H%M"),
+            submit_time=stamp(accepted.submit_time, "%y%m%d%H%M"),
+            done_time=stamp(done_time, "%y%m%d%H%M"),
             dest_terminal_id=dest,
             smsc_sequence=accepted.wire_id & 0xFFFF,
         )

@@ -14,6 +14,7 @@ import collections
 import json
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, TextIO
@@ -131,6 +132,7 @@ class Connection:
         self.account: Account | None = None
         self.outbox: collections.deque[Outgoing] = collections.deque()  # waiting for a window slot
         self.raw_out = bytearray()  # deliberately broken bytes of the misbehaving-SMSC zoo
+        self.slow_pending = 0  # responses held back by --slow-resp-ms: still outstanding
         self._dirty = trio.Event()
         self._cancel = trio.CancelScope()
         self._closing = False
@@ -282,6 +284,9 @@ class SimServer:
             if "deliver-before-bind" in self.config.zoo:
                 self._zoo_deliver_before_bind(conn)
             await conn.run()
+        except Exception as exc:  # a bug met on one session must not stop every other one
+            self.log(f"session {conn.number}: dropped after an internal error: {exc!r}\n"
+                     + "".join(traceback.format_exception(exc)))
         finally:
             self.connections.discard(conn)
             closed = session.connection_lost("connection dropped")
@@ -370,7 +375,9 @@ class SimServer:
         info = adapter.submit_info(pdu)
         account = conn.account
         accepted: Accepted | None = None
-        if in_chunk + len(self._slow) > config.window:
+        # held-back responses of this chunk are already in slow_pending: count each submit once
+        outstanding = conn.slow_pending + 1 if config.slow_resp_ms > 0 else in_chunk
+        if outstanding > config.window:
             status = adapter.window_status
             stats.window_refused += 1
         elif account is not None and account.bucket is not None and not account.bucket.take(now):
@@ -385,13 +392,21 @@ class SimServer:
             stats.accepted += 1
         self._record(conn, info, status, accepted)
         if accepted is not None and info.wants_report and account is not None:
-            due = now if config.dlr_before_resp else now + config.dlr_delay
-            self._schedule_report(due, account, conn, (info, accepted))
+            if config.dlr_before_resp:
+                self._deliver_report(account, conn, info, accepted)  # queued ahead of the response
+                conn.pump()
+            else:
+                self._schedule_report(now + config.dlr_delay, account, conn, (info, accepted))
         if behaviour.drop_response():
             stats.responses_dropped += 1
             return
+        if conn.session.is_closed:
+            return  # the same read also closed the session (a broken frame, an unbind)
+        if config.zoo and self._zoo_answered(conn, pdu, status, accepted, now):
+            return
         response = adapter.submit_response(pdu, status, accepted)
         if config.slow_resp_ms > 0:
+            conn.slow_pending += 1
             self._slow.append((now + config.slow_resp_ms / 1000.0, conn, response))
             self._slow_added.set()
         else:
@@ -440,16 +455,26 @@ class SimServer:
             touched: set[Connection] = set()
             while reports and reports[0][0] <= now:
                 _, account, conn, (info, accepted) = reports.popleft()
-                stat = self.behaviour.outcome()
-                item = Outgoing("report", self.adapter.receipt(info, accepted, stat, self.wall_clock()))
-                target = self._receiver(account, conn)
-                if target is None:
-                    account.pending.append(item)
-                else:
-                    target.outbox.append(item)
+                target = self._deliver_report(account, conn, info, accepted)
+                if target is not None:
                     touched.add(target)
             for target in touched:
                 target.pump()
+
+    def _deliver_report(self, account: Account, conn: Connection, info: SubmitInfo,
+                        accepted: Accepted) -> Connection | None:
+        """Queue the receipt on a receiver of ``account`` (the submitting session first);
+        returns the receiver to pump, or None when it waits for one or needs no report."""
+        pdu = self.adapter.receipt(info, accepted, self.behaviour.outcome(), self.wall_clock())
+        if pdu is None:
+            return None  # e.g. SMPP registered_delivery asked for failures only
+        item = Outgoing("report", pdu)
+        target = self._receiver(account, conn)
+        if target is None:
+            account.pending.append(item)
+        else:
+            target.outbox.append(item)
+        return target
 
     def _receiver(self, account: Account, preferred: Connection | None) -> Connection | None:
         can_receive = self.adapter.can_receive
@@ -497,6 +522,7 @@ class SimServer:
             now = trio.current_time()
             while slow and slow[0][0] <= now:
                 _, conn, response = slow.popleft()
+                conn.slow_pending -= 1
                 if not conn.session.is_closed:
                     conn.session.send(response, now)
                     conn.flush()
@@ -521,6 +547,25 @@ class SimServer:
         pdu.sequence = 1
         conn.raw_out += self.adapter.encode(pdu)
         conn.flush()
+
+    def _zoo_answered(self, conn: Connection, pdu: Any, status: int, accepted: Accepted | None, now: float) -> bool:
+        """Misbehaving SMSC: answer this submit the wrong way; True if it was."""
+        zoo, chance = self.config.zoo, self.behaviour.chance
+        nack = getattr(self.adapter, "nack_without_sequence", None)
+        if "generic-nack-no-seq" in zoo and nack is not None and chance(0.02):
+            conn.raw_out += nack()  # names no request: the client must time the submit out
+            conn.flush()
+            return True
+        if "bad-length" in zoo and chance(0.002):
+            raw = self.adapter.encode(self.adapter.submit_response(pdu, status, accepted))
+            conn.raw_out += b"\xff\xff\xff\xf0" + raw[4:]  # a length no frame can have
+            conn.flush()
+            return True
+        if "unbind-mid-window" in zoo and self.stats.submits % 500 == 0 and conn.session.is_bound:
+            conn.session.unbind(now)  # the client's later submits are still in its window
+            conn.flush()
+            return True
+        return False
 
     def summary(self) -> dict[str, Any]:
         return {"protocol": self.adapter.name, "port": self.port, **self.stats.as_dict()}

@@ -13,17 +13,13 @@ from protocols.smgp import Deliver, MsgFormat, Status, Submit, SubmitResp
 from protocols.text import Alphabet, choose_alphabet, decode, parse_udh, split
 from protocols.text.udh import UdhError
 
-from .adapter import Accepted, Adapter, SubmitInfo
+from .adapter import Accepted, Adapter, SubmitInfo, stamp
 
 _ALPHABETS = {MsgFormat.ASCII: Alphabet.ASCII, MsgFormat.UCS2: Alphabet.UCS2, MsgFormat.GB18030: Alphabet.GB18030}
 _FORMATS = {alphabet: fmt for fmt, alphabet in _ALPHABETS.items()}
 #: err values of D.7 per stat
 _ERR = {"DELIVRD": "000", "EXPIRED": "001", "UNDELIV": "004", "REJECTD": "005", "DELETED": "006", "UNKNOWN": "999"}
 _GATEWAY = "010061"
-
-
-def _stamp(wall: float, fmt: str) -> str:
-    return time.strftime(fmt, time.localtime(wall))
 
 
 def text_of(data: bytes, fmt: int) -> str:
@@ -89,7 +85,7 @@ class SmgpAdapter(Adapter):
         )
 
     def new_message_id(self, wall_time: float) -> Accepted:
-        raw = smgp.build_msg_id(_GATEWAY, _stamp(wall_time, "%m%d%H%M"), next(self._sequence) % 1_000_000)
+        raw = smgp.build_msg_id(_GATEWAY, stamp(wall_time, "%m%d%H%M"), next(self._sequence) % 1_000_000)
         return Accepted(raw, smgp.msg_id_hex(raw), wall_time)
 
     def submit_response(self, request: Any, status: int, accepted: Accepted | None) -> Any:
@@ -102,15 +98,15 @@ class SmgpAdapter(Adapter):
             msg_id=accepted.wire_id,
             stat=stat[:7],
             err=_ERR.get(stat, "006"),
-            submit_date=_stamp(accepted.submit_time, "%y%m%d%H%M"),
-            done_date=_stamp(done_time, "%y%m%d%H%M"),
+            submit_date=stamp(accepted.submit_time, "%y%m%d%H%M"),
+            done_date=stamp(done_time, "%y%m%d%H%M"),
             text=smgp.report_text(info.data),
         )
         return Deliver(
             msg_id=self.new_message_id(done_time).wire_id,
             is_report=1,
             msg_format=MsgFormat.ASCII,
-            recv_time=_stamp(done_time, "%Y%m%d%H%M%S"),
+            recv_time=stamp(done_time, "%Y%m%d%H%M%S"),
             src_term_id=info.dests[0] if info.dests else "",
             dest_term_id=info.source,
             msg_content=smgp.encode_report(report),
@@ -126,7 +122,7 @@ class SmgpAdapter(Adapter):
                 msg_id=self.new_message_id(wall).wire_id,
                 is_report=0,
                 msg_format=_FORMATS[alphabet],
-                recv_time=_stamp(wall, "%Y%m%d%H%M%S"),
+                recv_time=stamp(wall, "%Y%m%d%H%M%S"),
                 src_term_id=source,
                 dest_term_id=dest,
                 msg_content=part.user_data,

@@ -6,7 +6,6 @@ ones with a UDH)."""
 from __future__ import annotations
 
 import itertools
-import time
 from typing import Any
 
 from protocols import smpp
@@ -18,7 +17,7 @@ from protocols.text import Alphabet, choose_alphabet, decode, parse_udh, split
 from protocols.text.udh import UdhError
 from protocols.tlv import Tlv
 
-from .adapter import Accepted, Adapter, SubmitInfo
+from .adapter import Accepted, Adapter, SubmitInfo, stamp
 
 _STATES = {
     "DELIVRD": MessageState.DELIVERED, "EXPIRED": MessageState.EXPIRED, "DELETED": MessageState.DELETED,
@@ -112,14 +111,14 @@ class SmppAdapter(Adapter):
         return SubmitSmResp(sequence=request.sequence, message_id=accepted.text_id)
 
     def receipt(self, info: SubmitInfo, accepted: Accepted, stat: str, done_time: float) -> Any:
-        if info.fields["registered_delivery"] & 0x03 == 0x02 and stat == "DELIVRD":
+        if info.fields.get("registered_delivery", 1) & 0x03 == 0x02 and stat == "DELIVRD":
             return None  # receipt on failure only
         receipt_id = format_id(accepted.wire_id, self.config.dlr_id_format or self.config.id_format)
         text = format_smpp_receipt(
             receipt_id,
             stat,
-            submit_date=time.strftime("%y%m%d%H%M", time.localtime(accepted.submit_time)),
-            done_date=time.strftime("%y%m%d%H%M", time.localtime(done_time)),
+            submit_date=stamp(accepted.submit_time, "%y%m%d%H%M"),
+            done_date=stamp(done_time, "%y%m%d%H%M"),
             err=_ERR.get(stat, "999"),
             text=info.text[:20],
         )

@@ -7,13 +7,16 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from .callbacks import CALLBACK_RETRY, CallbackSender, get_callback, list_callbacks
+from .callbacks import STATES as CALLBACK_STATES
 from .http.auth import RequestVerifier
 from .http.errors import HTTPError
-from .http.router import Router
+from .http.router import ResponseSpec, Router
 from .http.types import Request, Response, json_response
 from .intake import Intake, Refused
 from .keys import load_key
 from .store.schema import batches, messages, mo_messages, reports, segments
+from .trace import TraceHub
 
 _MESSAGE_SCHEMA = {
     "type": "object",
@@ -59,11 +62,14 @@ def _id_param(request: Request) -> int:
 class Api:
     """Builds the router; handlers read through the store and write through intake."""
 
-    def __init__(self, intake: Intake, metrics_text: Any, channels_status: Any) -> None:
+    def __init__(self, intake: Intake, metrics_text: Any, channels_status: Any, *,
+                 callbacks: CallbackSender | None = None, trace: TraceHub | None = None) -> None:
         self.intake = intake
         self.store = intake.store
         self.metrics_text = metrics_text
         self.channels_status = channels_status
+        self.callbacks = callbacks
+        self.trace = trace
         self.keys: dict[str, tuple[str, bool]] = {}
         self.router = Router(RequestVerifier(self._lookup))
         add = self.router.add
@@ -78,6 +84,17 @@ class Api:
         add("GET", "/v1/mo", self.get_mo, auth="key", summary="Mobile-originated messages in arrival order",
             query={"after": {"type": "string"}, "limit": {"type": "integer"}})
         add("GET", "/v1/channels", self.get_channels, auth="key", summary="Channels and their sessions")
+        add("GET", "/v1/channels/{name}/trace", self.get_trace, auth="admin",
+            summary="Live stream of the channel's decoded PDUs, one JSON line each (chunked)",
+            responses={200: ResponseSpec({"type": "string"}, "JSON lines, until the client disconnects",
+                                         "application/x-ndjson")})
+        add("GET", "/v1/callbacks", self.get_callbacks, auth="key",
+            summary="Callback outbox rows (the key's own; admin: all), e.g. the dead letters with state=dead",
+            query={"state": {"type": "string", "enum": list(CALLBACK_STATES)}, "after": {"type": "string"},
+                   "limit": {"type": "integer"}})
+        add("POST", "/v1/callbacks/{id}/retry", self.retry_callback, auth="key",
+            summary="Put a pending or dead callback back in the queue with a fresh retry schedule",
+            responses={200: {"type": "object"}})
         add("GET", "/healthz", self.healthz, summary="200 when the store answers and intake is open")
         add("GET", "/metrics", self.metrics, summary="Prometheus metrics",
             responses={200: {"type": "string"}})
@@ -170,6 +187,38 @@ class Api:
     # --------------------------------------------------------------- operations
     async def get_channels(self, request: Request) -> Response:
         return json_response(await self.channels_status())
+
+    async def get_trace(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        if self.trace is None or name not in self.trace.channels:
+            raise HTTPError(404, "unknown_channel", f"no channel named {name!r}")
+        if self.trace.closed.is_set():
+            raise HTTPError(503, "shutting_down", "the gateway is stopping")
+        return Response(200, [("content-type", "application/x-ndjson"), ("cache-control", "no-cache")],
+                        self.trace.stream(name))
+
+    # ---------------------------------------------------------------- callbacks
+    async def get_callbacks(self, request: Request) -> Response:
+        key_id, admin = _principal(request)
+        state = request.query.get("state") or None
+        if state is not None and state not in CALLBACK_STATES:
+            raise HTTPError(400, "invalid_state", f"\"state\" must be one of {', '.join(CALLBACK_STATES)}", "state")
+        after, limit = _cursor(request)
+        items, last = await self.store.read(list_callbacks, None if admin else key_id, state, after, limit)
+        return json_response({"items": items, "next": str(last)})
+
+    async def retry_callback(self, request: Request) -> Response:
+        key_id, admin = _principal(request)
+        callback_id = _id_param(request)
+        found = await self.store.read(get_callback, callback_id, None if admin else key_id)
+        if found is None:
+            raise HTTPError(404, "not_found", f"no callback {request.path_params['id']!r} for this key")
+        if found["state"] == "delivered":
+            raise HTTPError(409, "already_delivered", "this callback was delivered; nothing to retry")
+        await self.store.execute([(CALLBACK_RETRY, {"cb_id": callback_id, "at": self.intake.wall_clock()})])
+        if self.callbacks is not None:
+            self.callbacks.wake()
+        return json_response({"id": found["id"], "state": "pending", "attempts": 0})
 
     async def healthz(self, request: Request) -> Response:
         if not self.intake.open:

@@ -3,8 +3,10 @@
     serve
     ├── store (writer thread + reader threads)
     ├── dispatcher: per channel the bind slots and a feeder; expiry
-    ├── HTTP API
-    └── signal watcher: SIGTERM/SIGINT -> close intake, stop HTTP, drain windows, unbind, exit 0
+    ├── callback sender: POSTs the `callbacks` outbox rows as they fall due
+    ├── HTTP API (trace streams subscribe to the channels while their client is connected)
+    └── signal watcher: SIGTERM/SIGINT -> close intake and trace streams, stop HTTP, drain windows
+        and finish the callback POSTs in flight (both bounded), unbind, exit 0
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import structlog
 import trio
 
 from .api import Api
+from .callbacks import CallbackCollector, CallbackSender
 from .config import Config
 from .dispatch import Dispatcher
 from .http.server import serve_http
@@ -28,6 +31,7 @@ from .store import migrate
 from .store.engine import masked
 from .store.ids import IdGenerator
 from .store.store import Store, open_store
+from .trace import TraceHub
 
 log = structlog.get_logger("smsgw")
 
@@ -62,13 +66,32 @@ class Gateway:
         self.dispatcher = Dispatcher(config, store, ids)
         self.intake = Intake(self.dispatcher)
         self.metrics = Metrics(self.dispatcher)
+        self.callbacks = CallbackSender(store)
+        self.trace = TraceHub(self.dispatcher.channels)
+        self.metrics.registry.register(CallbackCollector(self.callbacks))  # type: ignore[arg-type]
+        self.metrics.registry.register(_TraceCollector(self.trace))  # type: ignore[arg-type]
+        self.dispatcher.observers.append(lambda report: self.callbacks.wake())
 
         async def status() -> list[dict[str, Any]]:
             return channels_status(self.dispatcher)
 
-        self.api = Api(self.intake, self.metrics.text, status)
+        self.api = Api(self.intake, self.metrics.text, status, callbacks=self.callbacks, trace=self.trace)
         self.http_port = 0
         self.stop = trio.Event()
+
+
+class _TraceCollector:
+    def __init__(self, hub: TraceHub) -> None:
+        self.hub = hub
+
+    def collect(self) -> Any:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        subscribers = GaugeMetricFamily("smsgw_trace_subscribers", "Connected `smsgw trace` streams")
+        subscribers.add_metric([], len(self.hub.subscriptions))
+        dropped = CounterMetricFamily("smsgw_trace_dropped", "Traced PDUs dropped for slow trace clients")
+        dropped.add_metric([], self.hub.dropped + sum(s.dropped for s in self.hub.subscriptions))
+        yield from (subscribers, dropped)
 
 
 def _ssl_context(config: Config) -> ssl.SSLContext | None:
@@ -93,6 +116,7 @@ async def run(config: Config, *, task_status: trio.TaskStatus[Gateway] = trio.TA
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_watch_signals, gateway.stop)
             await nursery.start(gateway.dispatcher.run)
+            await nursery.start(gateway.callbacks.run)
             listeners = await nursery.start(
                 lambda task_status: serve_http(
                     gateway.api.router, config.gateway.http_host, config.gateway.http_port,
@@ -106,8 +130,11 @@ async def run(config: Config, *, task_status: trio.TaskStatus[Gateway] = trio.TA
             await gateway.stop.wait()
             started = time.monotonic()
             gateway.intake.open = False
+            gateway.trace.close()
             stop_http.set()
-            await gateway.dispatcher.stop()
+            async with trio.open_nursery() as stopping:
+                stopping.start_soon(gateway.dispatcher.stop)
+                stopping.start_soon(gateway.callbacks.stop, min(5.0, config.gateway.drain_timeout))
             log.info("stopped", seconds=round(time.monotonic() - started, 2))
             nursery.cancel_scope.cancel()
 

@@ -141,6 +141,7 @@ class Channel:
         self.bucket = TokenBucket(config.tps, trio.current_time())
         self.paused_until = 0.0
         self._throttle_backoff = _THROTTLE_MIN
+        self._pause_started = float("-inf")  # when the current throttling pause began
         self._work = trio.lowlevel.ParkingLot()
         self._rng = rng or random.Random()
         self._stopping = False
@@ -273,8 +274,13 @@ class Channel:
             self.sink.submitted(self.name, job, result, event.request.sent_at, now)
         elif outcome is Outcome.THROTTLED:
             self.stats.throttled += 1
-            self.paused_until = max(self.paused_until, now + self._throttle_backoff)
-            self._throttle_backoff = min(self._throttle_backoff * 2, _THROTTLE_MAX)
+            # One pause per throttling episode: the other requests of the same window, sent
+            # before the pause began, are answered "throttled" too and must neither extend the
+            # pause nor double the backoff (16 such answers would pause the channel 10 s).
+            if event.request.sent_at >= self._pause_started:
+                self._pause_started = now
+                self.paused_until = max(self.paused_until, now + self._throttle_backoff)
+                self._throttle_backoff = min(self._throttle_backoff * 2, _THROTTLE_MAX)
             self.enqueue([job], front=True)
         elif outcome is Outcome.TRANSIENT and job.attempts + 1 < self.config.max_retries:
             job.attempts += 1
@@ -339,7 +345,13 @@ class _Connection:
         while True:
             data = await self.stream.receive_some(_READ_SIZE)
             if not data:
-                self.slot.last_error = "operator closed the connection"
+                # The peer is gone: close the session now, so that the writer (waiting to
+                # flush the last answers) stops at once instead of holding the slot for its
+                # 1 s grace period, and the outstanding submits are requeued right away.
+                closed = session.connection_lost("operator closed the connection")
+                if closed is not None:
+                    self.channel._on_closed(self.slot, closed)
+                self.flush()
                 return
             now = trio.current_time()
             if self._handle(session.receive_data(data, now), now):

@@ -194,22 +194,40 @@ def _api_url(ctx: CliContext) -> str:
     return f"{scheme}://{config.gateway.http}"
 
 
-def api_call(ctx: CliContext, method: str, path: str, body: Any = None) -> Any:
-    """A signed request to the running daemon; Failed with the API's own error message."""
+def _credentials() -> tuple[str, str]:
     import os
-
-    import httpx
-
-    from .http.auth import sign
 
     key, secret = os.environ.get("SMSGW_KEY"), os.environ.get("SMSGW_SECRET")
     if not key or not secret:
         raise click.UsageError("set SMSGW_KEY and SMSGW_SECRET (create a key with `smsgw keys create`)")
+    return key, secret
+
+
+def _signed_request(ctx: CliContext, method: str, path: str, body: Any = None) -> Any:
+    """An ``httpx.Request`` to the daemon signed with SMSGW_KEY / SMSGW_SECRET."""
+    import httpx
+
+    from .http.auth import sign
+
+    key, secret = _credentials()
     data = b"" if body is None else json.dumps(body).encode()
     request = httpx.Request(method, _api_url(ctx) + path, content=data,
                             headers={"content-type": "application/json"} if body is not None else {})
     target = request.url.raw_path.decode("ascii")
     request.headers.update(sign(secret, method, target, data, key_id=key))
+    return request
+
+
+def _api_failure(status: int, payload: Any, text: str) -> Failed:
+    error = (payload or {}).get("error", {}) if isinstance(payload, dict) else {}
+    return Failed(f"{status} {error.get('code', 'error')}: {error.get('message', text)}")
+
+
+def api_call(ctx: CliContext, method: str, path: str, body: Any = None) -> Any:
+    """A signed request to the running daemon; Failed with the API's own error message."""
+    import httpx
+
+    request = _signed_request(ctx, method, path, body)
     try:
         with httpx.Client(timeout=30) as client:
             response = client.send(request)
@@ -220,8 +238,7 @@ def api_call(ctx: CliContext, method: str, path: str, body: Any = None) -> Any:
     except ValueError:
         payload = None
     if response.status_code >= 400:
-        error = (payload or {}).get("error", {}) if isinstance(payload, dict) else {}
-        raise Failed(f"{response.status_code} {error.get('code', 'error')}: {error.get('message', response.text)}")
+        raise _api_failure(response.status_code, payload, response.text)
     return payload
 
 
@@ -273,6 +290,77 @@ def send(ctx: CliContext, to: str, text: str | None, template: str | None, param
             body[name] = value
     result = api_call(ctx, "POST", "/v1/messages", body)
     click.echo(result["id"])
+
+
+@main.command()
+@click.argument("channel")
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON lines as the daemon sends them.")
+@click.pass_obj
+def trace(ctx: CliContext, channel: str, as_json: bool) -> None:
+    """Live stream of the decoded PDUs of CHANNEL's sessions until Ctrl-C (needs an admin key).
+
+    One line per PDU: time, session, direction (> sent, < received), command, sequence,
+    status of responses and the key fields (addresses, message ids, text, receipt stat).
+    """
+    from urllib.parse import quote
+
+    import httpx
+
+    request = _signed_request(ctx, "GET", f"/v1/channels/{quote(channel, safe='')}/trace")
+    try:
+        # keep-alive lines come every few seconds: a minute of silence means the daemon is gone
+        with httpx.Client(timeout=httpx.Timeout(30, read=60)) as client:
+            response = client.send(request, stream=True)
+            try:
+                if response.status_code >= 400:
+                    response.read()
+                    try:
+                        payload = response.json()
+                    except ValueError:
+                        payload = None
+                    raise _api_failure(response.status_code, payload, response.text)
+                for line in response.iter_lines():
+                    if not line.strip():
+                        continue  # keep-alive
+                    if as_json:
+                        click.echo(line)
+                    else:
+                        click.echo(format_trace_line(json.loads(line)))
+            finally:
+                response.close()
+    except KeyboardInterrupt:
+        return
+    except httpx.HTTPError as exc:
+        raise Failed(f"trace of {channel} interrupted: cannot reach the gateway at {_api_url(ctx)}: {exc}") from None
+    raise Failed(f"the gateway ended the trace of {channel} (is it stopping?)")
+
+
+def format_trace_line(line: dict[str, Any]) -> str:
+    """One readable line for a trace JSON line."""
+    import time as _time
+
+    at = line.get("time")
+    stamp = ""
+    if isinstance(at, int | float):
+        stamp = _time.strftime("%H:%M:%S", _time.localtime(at)) + f".{int(at * 1000) % 1000:03d}"
+    if "subscribed" in line:
+        sessions = ", ".join(f"{s['session']}:{s['state']}" for s in line.get("sessions", []))
+        return f"{stamp} tracing {line['subscribed']} ({line.get('protocol')}; sessions {sessions}); Ctrl-C to stop"
+    if "dropped" in line:
+        return f"{stamp} ... {line['dropped']} PDUs dropped (this terminal reads too slowly)"
+    arrow = ">" if line.get("direction") == "out" else "<"
+    head = f"{stamp} s{line.get('session')} {arrow} {line.get('command')!s:<22} seq={line.get('sequence')}"
+    if line.get("status") is not None:
+        name = line.get("status_name")
+        head += f" status={line['status']}" + (f"({name})" if name else "")
+    parts = []
+    for name, value in (line.get("fields") or {}).items():
+        if isinstance(value, str):
+            text = json.dumps(value, ensure_ascii=False) if name == "text" or " " in value else value
+        else:
+            text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        parts.append(f"{name}={text}")
+    return head + ("  " + " ".join(parts) if parts else "")
 
 
 if __name__ == "__main__":

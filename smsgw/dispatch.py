@@ -233,7 +233,15 @@ class Dispatcher:
             for key, receipt in misses:
                 row = found.get(key)
                 if row is None:
-                    self._park(channel, key, receipt, wall, ops)
+                    # The submit response may have arrived while we were reading the database
+                    # (report before response): ``submitted`` looked for a parked receipt then
+                    # and found none, so look again now, before parking, or it parks for ever.
+                    hit = self._sent.get((channel, key))
+                    if hit is not None:
+                        self.stats.receipts_matched += 1
+                        self._apply_receipt(hit[0], hit[1], receipt, wall, ops)
+                    else:
+                        self._park(channel, key, receipt, wall, ops)
                     continue
                 self.stats.receipts_matched += 1
                 meta = MessageMeta(row.message_id, row.key_id, row.to, row.client_ref, row.callback_url,
@@ -301,15 +309,20 @@ class Dispatcher:
             return
         reference, total, index = part.concat
         payload = part.text.encode("utf-8")
-        ops.append((q.INSERT_MO_PART, {"channel": channel, "from_number": part.source, "to_number": part.dest,
-                                       "reference": reference,
-                                       "total": total, "idx": index, "payload": payload, "coding": part.coding,
-                                       "received_at": wall}))
         whole = self._mo.add((channel, part.source, part.dest), reference, total, index, payload,
                              trio.current_time())
-        if whole is not None:
-            ops.append((q.DELETE_MO_PARTS, {"ch": channel, "src": part.source, "ref": reference, "tot": total}))
-            self._mo_message(channel, part.source, part.dest, whole.decode("utf-8", "replace"), wall, ops)
+        if whole is None:
+            # An operator resends a deliver whose response it missed (the line dropped after our
+            # commit): a plain INSERT of the same part would violate the key, fail the whole
+            # store, drop the session, and the operator would resend it again, for ever.
+            ops.append((q.DELETE_MO_PART, {"ch": channel, "src": part.source, "ref": reference, "tot": total,
+                                           "idx": index}))
+            ops.append((q.INSERT_MO_PART, {"channel": channel, "from_number": part.source, "to_number": part.dest,
+                                           "reference": reference, "total": total, "idx": index,
+                                           "payload": payload, "coding": part.coding, "received_at": wall}))
+            return
+        ops.append((q.DELETE_MO_PARTS, {"ch": channel, "src": part.source, "ref": reference, "tot": total}))
+        self._mo_message(channel, part.source, part.dest, whole.decode("utf-8", "replace"), wall, ops)
 
     def _mo_message(self, channel: str, source: str, dest: str, text: str, wall: float, ops: list[Any]) -> None:
         mo_id = self.ids.next()

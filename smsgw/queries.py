@@ -57,6 +57,12 @@ UNMATCHED_MATCHED = (
                 unmatched_reports.c.matched_message_id.is_(None)))
     .values(matched_message_id=bindparam("m_id"))
 )
+#: one part: a deliver the operator sends again (it missed our response) replaces its row
+DELETE_MO_PART = delete(mo_parts).where(
+    and_(mo_parts.c.channel == bindparam("ch"), mo_parts.c.from_number == bindparam("src"),
+         mo_parts.c.reference == bindparam("ref"), mo_parts.c.total == bindparam("tot"),
+         mo_parts.c.idx == bindparam("idx"))
+)
 DELETE_MO_PARTS = delete(mo_parts).where(
     and_(mo_parts.c.channel == bindparam("ch"), mo_parts.c.from_number == bindparam("src"),
          mo_parts.c.reference == bindparam("ref"), mo_parts.c.total == bindparam("tot"))
