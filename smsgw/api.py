@@ -157,8 +157,10 @@ class Api:
             "signature": body.get("signature"), "text": body.get("text"), "channel": body.get("channel"),
             "send_at": None, "created_at": now,
         })]
-        for draft in drafts:
-            ops.extend(intake.ops(key_id, draft, intake.ids.next(), now, batch_id))
+        rows = [intake.ops(key_id, draft, intake.ids.next(), now, batch_id) for draft in drafts]
+        # messages first, then segments: consecutive ops of one statement become one executemany
+        ops.extend(op for message_ops in rows for op in message_ops[:1])
+        ops.extend(op for message_ops in rows for op in message_ops[1:])
         await self.store.execute(ops)
         for channel in {d.channel for d in drafts}:
             intake.dispatcher.accepted(channel)

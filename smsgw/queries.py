@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
 
 from .store.schema import (
     callbacks,
@@ -47,7 +47,9 @@ MESSAGE_SUBMITTED = (
 )
 MESSAGE_FINAL = (
     update(messages)
-    .where(and_(messages.c.id == bindparam("m_id"), messages.c.status.in_(("accepted", "submitted"))))
+    # or_ rather than in_: an expanding IN is re-rendered per execute and refused by executemany
+    .where(and_(messages.c.id == bindparam("m_id"),
+                or_(messages.c.status == "accepted", messages.c.status == "submitted")))
     .values(status=bindparam("st"), error_code=bindparam("code"), error_message=bindparam("reason"),
             done_at=bindparam("at"))
 )
