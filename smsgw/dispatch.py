@@ -100,6 +100,10 @@ class Dispatcher:
         self._mo = Reassembler(_MO_MAX_AGE)
         self.observers: list[Callable[[dict[str, Any]], None]] = []  # final reports (callbacks, metrics)
         self.latency_observer: Callable[[float], None] | None = None  # submit -> response seconds
+        self._submitted_segments: list[Any] = []
+        self._submitted_messages: list[Any] = []
+        self._submitted_other: list[Any] = []  # late-matched receipts of those segments
+        self._flush_scheduled = False
 
     # ------------------------------------------------------------------- running
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -116,6 +120,7 @@ class Dispatcher:
         async with trio.open_nursery() as nursery:
             for channel in self.channels.values():
                 nursery.start_soon(channel.stop, self.config.gateway.drain_timeout)
+        self._flush_submitted()
 
     def accepted(self, channel: str) -> None:
         """New rows for ``channel`` are committed: wake its feeder."""
@@ -181,13 +186,15 @@ class Dispatcher:
         wall = self.wall_clock()
         smsc_id = result.smsc_id or ""
         key = _key(self.links[channel].resp_key, smsc_id)
-        ops: list[Any] = [(q.SEGMENT_SUBMITTED, {"m_id": job.message_id, "m_idx": job.index, "smsc_id": smsc_id,
-                                                  "smsc_key": key, "at": wall, "tries": job.attempts + 1})]
+        self._submitted_segments.append((q.SEGMENT_SUBMITTED, {
+            "m_id": job.message_id, "m_idx": job.index, "smsc_id": smsc_id, "smsc_key": key, "at": wall,
+            "tries": job.attempts + 1}))
+        ops = self._submitted_other
         if meta.statuses[job.index - 1] == "accepted":
             meta.statuses[job.index - 1] = "submitted"
         meta.unsent -= 1
         if meta.unsent == 0:
-            ops.append((q.MESSAGE_SUBMITTED, {"m_id": job.message_id, "at": wall}))
+            self._submitted_messages.append((q.MESSAGE_SUBMITTED, {"m_id": job.message_id, "at": wall}))
         sent = self._sent
         sent[(channel, key)] = (meta, job.index)
         if len(sent) > _SENT_LIMIT:
@@ -200,7 +207,18 @@ class Dispatcher:
         self.stats.submitted += 1
         if self.latency_observer is not None:
             self.latency_observer(now - sent_at)
-        self.store.execute_nowait(ops)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            trio.lowlevel.current_trio_token().run_sync_soon(self._flush_submitted)
+
+    def _flush_submitted(self) -> None:
+        """One write request for every submit response of this scheduler pass, grouped by
+        statement so the writer runs each group as one executemany."""
+        self._flush_scheduled = False
+        ops = self._submitted_segments + self._submitted_messages + self._submitted_other
+        self._submitted_segments, self._submitted_messages, self._submitted_other = [], [], []
+        if ops:
+            self.store.execute_nowait(ops)
 
     def failed(self, channel: str, job: Job, code: str, reason: str, now: float) -> None:
         meta: MessageMeta = job.meta

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, case, delete, func, insert, or_, select, update
 
 from .store.schema import (
     callbacks,
@@ -32,7 +32,9 @@ INSERT_MO_PART = insert(mo_parts)
 SEGMENT_SUBMITTED = (
     update(segments)
     .where(and_(segments.c.message_id == bindparam("m_id"), segments.c.idx == bindparam("m_idx")))
-    .values(status="submitted", smsc_id=bindparam("smsc_id"), smsc_key=bindparam("smsc_key"),
+    # never downgrade a segment a receipt already made final (the writes of both may be reordered)
+    .values(status=case((segments.c.status == "accepted", "submitted"), else_=segments.c.status),
+            smsc_id=bindparam("smsc_id"), smsc_key=bindparam("smsc_key"),
             submitted_at=bindparam("at"), attempts=bindparam("tries"))
 )
 SEGMENT_FINAL = (
