@@ -57,3 +57,27 @@ def find_tlv(tlvs: list[Tlv] | tuple[Tlv, ...], tag: int) -> bytes | None:
         if t == tag:
             return value
     return None
+
+
+class WithTlvs:
+    """TLV access by tag, mixed into the SMPP and SMGP PDUs that carry optional parameters."""
+
+    __slots__ = ()
+    tlvs: list[Tlv]
+
+    def get_tlv(self, tag: int) -> bytes | None:
+        """The value of the first TLV with ``tag``, or ``None``."""
+        return find_tlv(self.tlvs, tag)
+
+    def set_tlv(self, tag: int, value: bytes | None) -> None:
+        """Replace the first TLV ``tag`` in place (or append it); ``None`` removes all."""
+        out: list[Tlv] = []
+        for t in self.tlvs:
+            if t.tag != tag:
+                out.append(t)
+            elif value is not None:
+                out.append(Tlv(tag, value))
+                value = None
+        if value is not None:
+            out.append(Tlv(tag, value))
+        self.tlvs[:] = out

@@ -13,35 +13,13 @@ from dataclasses import dataclass, field
 from typing import ClassVar, overload
 
 from ..errors import LocalProtocolError
-from ..tlv import Tlv, find_tlv
+from ..tlv import Tlv, WithTlvs
 from .constants import VERSION, CommandId, LoginMode, MsgFormat, MsgType, TlvTag
 
 _NO_AUTH = bytes(16)
 _NO_MSG_ID = bytes(10)
 
 
-class _Optional:
-    """TLV access shared by Submit and Deliver."""
-
-    __slots__ = ()
-    tlvs: list[Tlv]
-
-    def get_tlv(self, tag: int) -> bytes | None:
-        """The value of the first TLV with ``tag``, or ``None``."""
-        return find_tlv(self.tlvs, tag)
-
-    def set_tlv(self, tag: int, value: bytes | None) -> None:
-        """Replace the TLV ``tag`` in place (or append it); ``None`` removes it."""
-        out: list[Tlv] = []
-        for t in self.tlvs:
-            if t.tag != tag:
-                out.append(t)
-            elif value is not None:
-                out.append(Tlv(tag, value))
-                value = None
-        if value is not None:
-            out.append(Tlv(tag, value))
-        self.tlvs[:] = out
 
 
 class _U8Tlv:
@@ -53,14 +31,14 @@ class _U8Tlv:
     @overload
     def __get__(self, obj: None, owner: type) -> _U8Tlv: ...
     @overload
-    def __get__(self, obj: _Optional, owner: type) -> int | None: ...
-    def __get__(self, obj: _Optional | None, owner: type) -> _U8Tlv | int | None:
+    def __get__(self, obj: WithTlvs, owner: type) -> int | None: ...
+    def __get__(self, obj: WithTlvs | None, owner: type) -> _U8Tlv | int | None:
         if obj is None:
             return self
         value = obj.get_tlv(self.tag)
         return value[0] if value else None
 
-    def __set__(self, obj: _Optional, value: int | None) -> None:
+    def __set__(self, obj: WithTlvs, value: int | None) -> None:
         if value is not None and not 0 <= value <= 255:
             raise LocalProtocolError(f"{self.tag.name} must fit in one octet, got {value}")
         obj.set_tlv(self.tag, None if value is None else bytes((value,)))
@@ -77,14 +55,14 @@ class _StrTlv:
     @overload
     def __get__(self, obj: None, owner: type) -> _StrTlv: ...
     @overload
-    def __get__(self, obj: _Optional, owner: type) -> str | None: ...
-    def __get__(self, obj: _Optional | None, owner: type) -> _StrTlv | str | None:
+    def __get__(self, obj: WithTlvs, owner: type) -> str | None: ...
+    def __get__(self, obj: WithTlvs | None, owner: type) -> _StrTlv | str | None:
         if obj is None:
             return self
         value = obj.get_tlv(self.tag)
         return None if value is None else value.rstrip(b"\0").decode("latin-1")
 
-    def __set__(self, obj: _Optional, value: str | None) -> None:
+    def __set__(self, obj: WithTlvs, value: str | None) -> None:
         if value is None:
             obj.set_tlv(self.tag, None)
             return
@@ -99,7 +77,7 @@ class _StrTlv:
         obj.set_tlv(self.tag, raw)
 
 
-class _Tlvs(_Optional):
+class _Tlvs(WithTlvs):
     __slots__ = ()
     tp_pid = _U8Tlv(TlvTag.TP_PID)
     tp_udhi = _U8Tlv(TlvTag.TP_UDHI)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from ..tlv import Tlv, find_tlv
+from ..tlv import Tlv, WithTlvs
 from .constants import INTERFACE_VERSION, CommandId
 
 
@@ -38,28 +38,6 @@ class SmppResponse(SmppPdu):
     status: int = 0
 
 
-class _WithTlvs:
-    """TLV access by tag for PDUs with a body."""
-
-    __slots__ = ()
-    tlvs: list[Tlv]
-
-    def get_tlv(self, tag: int) -> bytes | None:
-        """The value of the first TLV with ``tag``, or ``None``."""
-        return find_tlv(self.tlvs, tag)
-
-    def set_tlv(self, tag: int, value: bytes | None) -> None:
-        """Replace the first TLV ``tag`` in place (or append it); ``None`` removes all."""
-        out: list[Tlv] = []
-        for t in self.tlvs:
-            if t.tag != tag:
-                out.append(t)
-            elif value is not None:
-                out.append(Tlv(tag, value))
-                value = None
-        if value is not None:
-            out.append(Tlv(tag, value))
-        self.tlvs[:] = out
 
 
 # --------------------------------------------------------------------- header only
@@ -104,7 +82,7 @@ class ReplaceSmResp(SmppResponse):
 
 
 @dataclass(slots=True)
-class _Bind(SmppPdu, _WithTlvs):
+class _Bind(SmppPdu, WithTlvs):
     system_id: str = ""
     password: str = ""
     system_type: str = ""
@@ -131,7 +109,7 @@ class BindTransceiver(_Bind):
 
 
 @dataclass(slots=True)
-class _BindResp(SmppResponse, _WithTlvs):
+class _BindResp(SmppResponse, WithTlvs):
     system_id: str = ""
     tlvs: list[Tlv] = field(default_factory=list)
 
@@ -152,7 +130,7 @@ class BindTransceiverResp(_BindResp):
 
 
 @dataclass(slots=True)
-class Outbind(SmppPdu, _WithTlvs):
+class Outbind(SmppPdu, WithTlvs):
     command_id: ClassVar[int] = CommandId.OUTBIND
     system_id: str = ""
     password: str = ""
@@ -163,7 +141,7 @@ class Outbind(SmppPdu, _WithTlvs):
 
 
 @dataclass(slots=True)
-class _ShortMessage(SmppPdu, _WithTlvs):
+class _ShortMessage(SmppPdu, WithTlvs):
     """The 18 mandatory fields shared by submit_sm and deliver_sm (A.3.4, A.3.6)."""
 
     service_type: str = ""
@@ -197,7 +175,7 @@ class DeliverSm(_ShortMessage):
 
 
 @dataclass(slots=True)
-class _MessageIdResp(SmppResponse, _WithTlvs):
+class _MessageIdResp(SmppResponse, WithTlvs):
     message_id: str = ""
     tlvs: list[Tlv] = field(default_factory=list)
 
@@ -220,7 +198,7 @@ class DataSmResp(_MessageIdResp):
 
 
 @dataclass(slots=True)
-class DataSm(SmppPdu, _WithTlvs):
+class DataSm(SmppPdu, WithTlvs):
     """User data travels in the message_payload TLV."""
 
     command_id: ClassVar[int] = CommandId.DATA_SM
@@ -250,7 +228,7 @@ class DestAddress:
 
 
 @dataclass(slots=True)
-class SubmitMulti(SmppPdu, _WithTlvs):
+class SubmitMulti(SmppPdu, WithTlvs):
     command_id: ClassVar[int] = CommandId.SUBMIT_MULTI
     service_type: str = ""
     source_addr_ton: int = 0
@@ -281,7 +259,7 @@ class UnsuccessSme:
 
 
 @dataclass(slots=True)
-class SubmitMultiResp(SmppResponse, _WithTlvs):
+class SubmitMultiResp(SmppResponse, WithTlvs):
     command_id: ClassVar[int] = CommandId.SUBMIT_MULTI_RESP
     message_id: str = ""
     unsuccess_smes: list[UnsuccessSme] = field(default_factory=list)
@@ -292,7 +270,7 @@ class SubmitMultiResp(SmppResponse, _WithTlvs):
 
 
 @dataclass(slots=True)
-class QuerySm(SmppPdu, _WithTlvs):
+class QuerySm(SmppPdu, WithTlvs):
     command_id: ClassVar[int] = CommandId.QUERY_SM
     message_id: str = ""
     source_addr_ton: int = 0
@@ -302,7 +280,7 @@ class QuerySm(SmppPdu, _WithTlvs):
 
 
 @dataclass(slots=True)
-class QuerySmResp(SmppResponse, _WithTlvs):
+class QuerySmResp(SmppResponse, WithTlvs):
     command_id: ClassVar[int] = CommandId.QUERY_SM_RESP
     message_id: str = ""
     final_date: str = ""
@@ -312,7 +290,7 @@ class QuerySmResp(SmppResponse, _WithTlvs):
 
 
 @dataclass(slots=True)
-class CancelSm(SmppPdu, _WithTlvs):
+class CancelSm(SmppPdu, WithTlvs):
     command_id: ClassVar[int] = CommandId.CANCEL_SM
     service_type: str = ""
     message_id: str = ""
@@ -326,7 +304,7 @@ class CancelSm(SmppPdu, _WithTlvs):
 
 
 @dataclass(slots=True)
-class ReplaceSm(SmppPdu, _WithTlvs):
+class ReplaceSm(SmppPdu, WithTlvs):
     """Follows the spec (Table 4-26): no service_type (Kannel's extra one is a CONFLICT)."""
 
     command_id: ClassVar[int] = CommandId.REPLACE_SM
@@ -343,7 +321,7 @@ class ReplaceSm(SmppPdu, _WithTlvs):
 
 
 @dataclass(slots=True)
-class AlertNotification(SmppPdu, _WithTlvs):
+class AlertNotification(SmppPdu, WithTlvs):
     command_id: ClassVar[int] = CommandId.ALERT_NOTIFICATION
     source_addr_ton: int = 0
     source_addr_npi: int = 0
