@@ -71,12 +71,18 @@ class Adapter(ABC):
     def bind_account(self, request: Any) -> str:
         """The account id a bind/login request names."""
 
-    @abstractmethod
     def accept_bind(self, session: Session, request: Any, secret: str) -> bool:
-        """Authenticate and answer; False if the credentials were wrong (already refused)."""
+        """Authenticate and answer; False if the credentials were wrong (already refused).
+        CMPP and SMGP sessions check the authenticator themselves; SMPP overrides this."""
+        return bool(session.accept_bind(request, secret))  # type: ignore[attr-defined]
 
-    @abstractmethod
-    def reject_bind(self, session: Session, request: Any, status: int) -> None: ...
+    def reject_bind(self, session: Session, request: Any, status: int) -> None:
+        session.reject_bind(request, status)  # type: ignore[attr-defined]
+
+    def session_options(self, now: float) -> dict[str, Any]:
+        """The server-session settings every protocol takes from the flags."""
+        return {"now": now, "window": max(self.config.window, 16), "keepalive_interval": self.config.keepalive,
+                "inactivity_timeout": self.config.idle_timeout}
 
     @abstractmethod
     def encode(self, pdu: Any) -> bytes:

@@ -45,20 +45,11 @@ class CmppAdapter(Adapter):
         return cmpp.CmppSession(
             Role.SERVER,
             self.version,
-            now=now,
-            window=max(self.config.window, 16),
-            keepalive_interval=self.config.keepalive,
-            inactivity_timeout=self.config.idle_timeout,
+            **self.session_options(now),
         )
 
     def bind_account(self, request: Any) -> str:
         return str(request.source_addr)
-
-    def accept_bind(self, session: Session, request: Any, secret: str) -> bool:
-        return bool(session.accept_bind(request, secret))  # type: ignore[attr-defined]
-
-    def reject_bind(self, session: Session, request: Any, status: int) -> None:
-        session.reject_bind(request, status)  # type: ignore[attr-defined]
 
     def encode(self, pdu: Any) -> bytes:
         return cmpp.encode(pdu, version=self.version)

@@ -47,10 +47,7 @@ class SmppAdapter(Adapter):
     def new_session(self, now: float) -> Session:
         return smpp.SmppSession(
             Role.SERVER,
-            now=now,
-            window=max(self.config.window, 16),
-            keepalive_interval=self.config.keepalive,
-            inactivity_timeout=self.config.idle_timeout,
+            **self.session_options(now),
         )
 
     def bind_account(self, request: Any) -> str:
@@ -62,9 +59,6 @@ class SmppAdapter(Adapter):
             return False
         session.accept_bind(request, system_id="SMSCSIM")  # type: ignore[attr-defined]
         return True
-
-    def reject_bind(self, session: Session, request: Any, status: int) -> None:
-        session.reject_bind(request, status)  # type: ignore[attr-defined]
 
     def encode(self, pdu: Any) -> bytes:
         return smpp.encode(pdu)
