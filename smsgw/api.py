@@ -14,7 +14,8 @@ from .http.errors import HTTPError
 from .http.router import ResponseSpec, Router
 from .http.types import Request, Response, json_response
 from .intake import Intake, Refused
-from .keys import load_key
+from .keys import ApiKey, load_key
+from .store.errors import WriteFailed
 from .store.schema import batches, messages, mo_messages, reports, segments
 from .trace import TraceHub
 
@@ -37,7 +38,7 @@ _ACCEPTED = {"type": "object", "properties": {"id": {"type": "string"}, "status"
 MAX_BATCH = 10_000
 
 
-def _json_body(request: Request) -> dict[str, Any]:
+def json_body(request: Request) -> dict[str, Any]:
     try:
         body = json.loads(request.body or b"null")
     except (ValueError, UnicodeDecodeError) as exc:
@@ -47,12 +48,12 @@ def _json_body(request: Request) -> dict[str, Any]:
     return body
 
 
-def _principal(request: Request) -> tuple[str, bool]:
+def principal(request: Request) -> tuple[str, bool]:
     assert request.principal is not None
     return request.principal.key_id, request.principal.is_admin
 
 
-def _id_param(request: Request) -> int:
+def id_param(request: Request) -> int:
     raw = request.path_params["id"]
     if not raw.isdigit() or len(raw) > 20:
         raise HTTPError(404, "not_found", f"nothing has the id {raw!r}")
@@ -70,7 +71,7 @@ class Api:
         self.channels_status = channels_status
         self.callbacks = callbacks
         self.trace = trace
-        self.keys: dict[str, tuple[str, bool]] = {}
+        self.keys: dict[str, ApiKey] = {}
         self.router = Router(RequestVerifier(self._lookup))
         add = self.router.add
         add("POST", "/v1/messages", self.post_message, auth="key", summary="Submit one message",
@@ -101,32 +102,37 @@ class Api:
         self.router.add_openapi_route("smsgw", "0.1.0")
 
     async def _lookup(self, key_id: str) -> tuple[str, bool] | None:
-        cached = self.keys.get(key_id)
-        if cached is not None:
-            return cached
-        key = await self.store.read(load_key, key_id)
+        key = self.keys.get(key_id)
         if key is None:
-            return None
-        self.keys[key_id] = (key.secret, key.is_admin)
-        return self.keys[key_id]
+            key = await self.store.read(load_key, key_id)
+            if key is None:
+                return None
+            self.keys[key_id] = key
+        return key.secret, key.is_admin
+
+    def caller(self, request: Request) -> ApiKey:
+        """The verified caller's key (the verifier has loaded it into the cache)."""
+        assert request.principal is not None
+        return self.keys[request.principal.key_id]
 
     # ----------------------------------------------------------------- messages
     async def post_message(self, request: Request) -> Response:
-        key_id, _ = _principal(request)
-        draft = self.intake.draft(_json_body(request))
-        return json_response(await self.intake.accept(key_id, draft), 202)
+        key = self.caller(request)
+        draft = self.intake.draft(json_body(request), key)
+        return json_response(await self.intake.accept(key, draft), 202)
 
     async def get_message(self, request: Request) -> Response:
-        key_id, admin = _principal(request)
-        found = await self.store.read(_message, _id_param(request), None if admin else key_id)
+        key_id, admin = principal(request)
+        found = await self.store.read(_message, id_param(request), None if admin else key_id)
         if found is None:
             raise HTTPError(404, "not_found", f"no message {request.path_params['id']!r} for this key")
         return json_response(found)
 
     # ------------------------------------------------------------------ batches
     async def post_batch(self, request: Request) -> Response:
-        key_id, _ = _principal(request)
-        body = _json_body(request)
+        key = self.caller(request)
+        key_id = key.id
+        body = json_body(request)
         recipients = body.get("recipients")
         if not isinstance(recipients, list) or not recipients:
             raise HTTPError(400, "missing_recipients", "\"recipients\" must be a non-empty list", "recipients")
@@ -141,11 +147,12 @@ class Api:
                 continue
             merged = {k: v for k, v in body.items() if k not in ("recipients", "send_at")} | item
             try:
-                draft = intake.draft(merged)
+                draft = intake.draft(merged, key)
+                if draft.to in seen:
+                    rejected += 1
+                    continue
+                intake.admit(key, draft, now)
             except Refused:
-                rejected += 1
-                continue
-            if draft.to in seen:
                 rejected += 1
                 continue
             seen.add(draft.to)
@@ -161,22 +168,26 @@ class Api:
         # messages first, then segments: consecutive ops of one statement become one executemany
         ops.extend(op for message_ops in rows for op in message_ops[:1])
         ops.extend(op for message_ops in rows for op in message_ops[1:])
-        await self.store.execute(ops)
+        try:
+            await self.store.execute(ops)
+        except WriteFailed:
+            intake.release(key, drafts)
+            raise
         for channel in {d.channel for d in drafts}:
             intake.dispatcher.accepted(channel)
         return json_response({"id": str(batch_id), "total": len(recipients), "accepted": len(drafts),
                               "rejected": rejected}, 202)
 
     async def get_batch(self, request: Request) -> Response:
-        key_id, admin = _principal(request)
-        found = await self.store.read(_batch, _id_param(request), None if admin else key_id)
+        key_id, admin = principal(request)
+        found = await self.store.read(_batch, id_param(request), None if admin else key_id)
         if found is None:
             raise HTTPError(404, "not_found", f"no batch {request.path_params['id']!r} for this key")
         return json_response(found)
 
     # ------------------------------------------------------------ reports, MO
     async def get_reports(self, request: Request) -> Response:
-        key_id, admin = _principal(request)
+        key_id, admin = principal(request)
         after, limit = _cursor(request)
         items, last = await self.store.read(_reports, None if admin else key_id, after, limit)
         return json_response({"items": items, "next": str(last)})
@@ -201,7 +212,7 @@ class Api:
 
     # ---------------------------------------------------------------- callbacks
     async def get_callbacks(self, request: Request) -> Response:
-        key_id, admin = _principal(request)
+        key_id, admin = principal(request)
         state = request.query.get("state") or None
         if state is not None and state not in CALLBACK_STATES:
             raise HTTPError(400, "invalid_state", f"\"state\" must be one of {', '.join(CALLBACK_STATES)}", "state")
@@ -210,8 +221,8 @@ class Api:
         return json_response({"items": items, "next": str(last)})
 
     async def retry_callback(self, request: Request) -> Response:
-        key_id, admin = _principal(request)
-        callback_id = _id_param(request)
+        key_id, admin = principal(request)
+        callback_id = id_param(request)
         found = await self.store.read(get_callback, callback_id, None if admin else key_id)
         if found is None:
             raise HTTPError(404, "not_found", f"no callback {request.path_params['id']!r} for this key")

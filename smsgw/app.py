@@ -112,6 +112,7 @@ async def run(config: Config, *, task_status: trio.TaskStatus[Gateway] = trio.TA
     async with open_store(url) as store:
         ids = IdGenerator(config.gateway.node_id, after=await store.read(max_message_id))
         gateway = Gateway(config, store, ids)
+        await gateway.intake.load()
         stop_http = trio.Event()
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_watch_signals, gateway.stop)

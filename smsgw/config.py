@@ -71,12 +71,48 @@ class GatewayConfig:
         return int(self.http.rpartition(":")[2])
 
 
+TEMPLATE_KINDS = ("verification", "notification", "marketing")
+
+
+@dataclass(frozen=True, slots=True)
+class FrequencyLimit:
+    """Most messages one number may receive from one signature in each window."""
+
+    per_minute: int = 1
+    per_hour: int = 5
+    per_day: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyConfig:
+    """``[policy]``: the content and number rules of the notification platform (issue 5)."""
+
+    # Every message must carry an approved signature and be (or match) an approved template.
+    # Off only for a deployment whose content is reviewed elsewhere.
+    content_review: bool = True
+    # Per (number, signature) limits of ``limits``; off only where something upstream limits already
+    # (and for load tests).
+    frequency_limits: bool = True
+    # An MO whose whole text is one of these (case-insensitive) blacklists its sender.
+    unsubscribe_keywords: tuple[str, ...] = ("TD", "T", "退订")
+    whitelist_capacity: int = 50
+    # Template variable values: at most this many characters; never a line break.
+    max_param_length: int = 20
+    # Whether a verification template's values may contain a URL.
+    verification_urls: bool = False
+    # Messages per second one API key may submit; 0 = no quota.
+    key_tps: float = 0.0
+    limits: dict[str, FrequencyLimit] = field(
+        default_factory=lambda: dict.fromkeys(TEMPLATE_KINDS, FrequencyLimit()))
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     path: Path
     gateway: GatewayConfig
     channels: tuple[ChannelConfig, ...]
     routes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
 
     def channel(self, name: str) -> ChannelConfig | None:
         return next((c for c in self.channels if c.name == name), None)
@@ -143,6 +179,8 @@ def _name(kind: type | tuple[type, ...]) -> str:
 
 _GATEWAY_KEYS = {f.name for f in fields(GatewayConfig)}
 _CHANNEL_KEYS = {f.name for f in fields(ChannelConfig)}
+_POLICY_KEYS = {f.name for f in fields(PolicyConfig)}
+_LIMIT_KEYS = {f.name for f in fields(FrequencyLimit)}
 
 
 def load(path: str | Path) -> Config:
@@ -154,8 +192,9 @@ def load(path: str | Path) -> Config:
         raise ConfigError(f"{path}: file not found (give --config PATH)") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    top = _Reader(path, "", data, {"gateway", "routes", "channel"})
+    top = _Reader(path, "", data, {"gateway", "routes", "channel", "policy"})
     gateway = _gateway(path, top.get("gateway", dict, {}))
+    policy = _policy(path, top.get("policy", dict, {}))
     routes = _routes(path, top.get("routes", dict, {}))
     raw_channels = top.get("channel", list, [], what="an array of [[channel]] tables")
     if not raw_channels:
@@ -170,7 +209,37 @@ def load(path: str | Path) -> Config:
         if names.count(name) > 1:
             raise ConfigError(f"{path}: channel[{names.index(name, names.index(name) + 1)}].name: "
                               f"duplicate channel name {name!r}; names must be unique")
-    return Config(path=path, gateway=gateway, channels=tuple(channels), routes=routes)
+    return Config(path=path, gateway=gateway, channels=tuple(channels), routes=routes, policy=policy)
+
+
+def _policy(path: Path, table: dict[str, Any]) -> PolicyConfig:
+    r = _Reader(path, "policy.", table, _POLICY_KEYS)
+    keywords = r.get("unsubscribe_keywords", list, list(_d(PolicyConfig, "unsubscribe_keywords")),
+                     what="a list of strings")
+    if not all(isinstance(k, str) and k.strip() for k in keywords):
+        raise r.error("unsubscribe_keywords", f"expected a list of non-empty strings, got {keywords!r}")
+    key_tps = r.get("key_tps", (int, float), 0.0, what="a number (0 = no quota)")
+    if key_tps < 0:
+        raise r.error("key_tps", f"expected 0 (no quota) or a positive number, got {key_tps}")
+    raw_limits = r.get("limits", dict, {})
+    limits = dict.fromkeys(TEMPLATE_KINDS, FrequencyLimit())
+    for kind, raw in raw_limits.items():
+        if kind not in TEMPLATE_KINDS:
+            raise r.error(f"limits.{kind}", f"unknown template kind; expected one of {', '.join(TEMPLATE_KINDS)}")
+        if not isinstance(raw, dict):
+            raise r.error(f"limits.{kind}", "expected a table with per_minute, per_hour, per_day")
+        lr = _Reader(path, f"policy.limits.{kind}.", raw, _LIMIT_KEYS)
+        limits[kind] = FrequencyLimit(*(lr.positive(f.name, f.default) for f in fields(FrequencyLimit)))
+    return PolicyConfig(
+        content_review=r.get("content_review", bool, True),
+        frequency_limits=r.get("frequency_limits", bool, True),
+        unsubscribe_keywords=tuple(k.strip() for k in keywords),
+        whitelist_capacity=r.positive("whitelist_capacity", _d(PolicyConfig, "whitelist_capacity")),
+        max_param_length=r.positive("max_param_length", _d(PolicyConfig, "max_param_length")),
+        verification_urls=r.get("verification_urls", bool, False),
+        key_tps=float(key_tps),
+        limits=limits,
+    )
 
 
 def _gateway(path: Path, table: dict[str, Any]) -> GatewayConfig:

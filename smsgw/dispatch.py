@@ -99,6 +99,9 @@ class Dispatcher:
         self._wake = {name: trio.lowlevel.ParkingLot() for name in self.channels}
         self._mo = Reassembler(_MO_MAX_AGE)
         self.observers: list[Callable[[dict[str, Any]], None]] = []  # final reports (callbacks, metrics)
+        # Whole MO messages as (channel, from, to, text, wall, ops); an observer may append ops to the
+        # MO's own transaction (e.g. an unsubscribe reply blacklists its sender atomically with it).
+        self.mo_observers: list[Callable[[str, str, str, str, float, list[Any]], None]] = []
         self.latency_observer: Callable[[float], None] | None = None  # submit -> response seconds
         self._submitted_segments: list[Any] = []
         self._submitted_messages: list[Any] = []
@@ -347,6 +350,8 @@ class Dispatcher:
         self.stats.mo_messages += 1
         ops.append((q.INSERT_MO, {"id": mo_id, "channel": channel, "from_number": source, "to_number": dest,
                                   "text": text, "received_at": wall}))
+        for observer in self.mo_observers:
+            observer(channel, source, dest, text, wall, ops)
         url = self.config.gateway.mo_callback_url
         if url:
             payload = {"id": str(mo_id), "channel": channel, "from": source, "to": dest, "text": text,

@@ -18,10 +18,13 @@ from sqlalchemy import Connection, select
 from protocols.text import TextEncodingError
 
 from . import queries as q
+from .content import ContentRules
 from .dispatch import Dispatcher
-from .http.errors import HTTPError
+from .http.errors import HTTPError, Refused
+from .keys import ApiKey
+from .limits import Limits
 from .numbers import InvalidNumber, Router, normalise
-from .store.errors import UniqueViolation
+from .store.errors import UniqueViolation, WriteFailed
 from .store.schema import messages
 
 MAX_TEXT = 2000
@@ -30,7 +33,7 @@ MAX_CLIENT_REF = 128
 
 @dataclass(slots=True)
 class Draft:
-    """A validated message before it has an id."""
+    """A validated message before it has an id. ``text`` is what goes to the SMSC (signature placed)."""
 
     to: str
     text: str
@@ -39,13 +42,18 @@ class Draft:
     client_ref: str | None
     callback_url: str | None
     signature: str | None
-
-
-class Refused(HTTPError):
-    """A 4xx refusal of one message (or one batch row), with its code and field."""
+    template_id: str | None = None
+    kind: str | None = None  # the template kind; decides the frequency limits
 
 
 class Intake:
+    """Validation (``draft``), the number rules (``admit``) and the durable write (``accept``).
+
+    The content rules (signatures, templates: ``smsgw.content``) turn a request's content fields
+    into the text to send; the number rules (black/white lists, frequency limits, key quotas:
+    ``smsgw.limits``) decide whether it may go to that number now, and count it when it does.
+    """
+
     def __init__(self, dispatcher: Dispatcher, *, wall_clock: Any = time.time) -> None:
         self.dispatcher = dispatcher
         self.store = dispatcher.store
@@ -54,10 +62,17 @@ class Intake:
         config = dispatcher.config
         self.validity = config.gateway.validity
         self.router = Router({c.name: c.prefixes for c in config.channels})
+        self.content = ContentRules(config, self.store)
+        self.limits = Limits(config, self.store)
         self.open = True
 
+    async def load(self) -> None:
+        """Read the rules' state (approved content, lists, recent sends) before serving."""
+        await self.content.load()
+        await self.limits.load()
+
     # ---------------------------------------------------------------- validation
-    def draft(self, body: Mapping[str, Any], *, text_field: str = "text") -> Draft:
+    def draft(self, body: Mapping[str, Any], key: ApiKey, *, text_field: str = "text") -> Draft:
         """Validate one message request; ``Refused`` names the field at fault."""
         to_raw = body.get("to")
         if not isinstance(to_raw, str):
@@ -66,18 +81,14 @@ class Intake:
             to = normalise(to_raw)
         except InvalidNumber as exc:
             raise Refused(400, "invalid_number", str(exc), "to") from None
-        if body.get("template_id") is not None:
-            raise Refused(400, "templates_unavailable",
-                          "sending by template_id is not available yet; send \"text\"", "template_id")
-        text = body.get(text_field)
-        if not isinstance(text, str) or not text.strip():
-            raise Refused(400, "missing_text", "\"text\" must be a non-empty string", text_field)
-        if len(text) > MAX_TEXT:
-            raise Refused(400, "text_too_long", f"\"text\" has {len(text)} characters; at most {MAX_TEXT}",
-                          text_field)
         channel = self._channel(to, body.get("channel"))
+        content = self.content.resolve(key, body, self.dispatcher.channels[channel].config,
+                                      text_field=text_field)
+        if len(content.text) > MAX_TEXT:
+            raise Refused(400, "text_too_long", f"the text has {len(content.text)} characters; at most {MAX_TEXT}",
+                          text_field)
         try:
-            segments = self.dispatcher.links[channel].segment_count(text)
+            segments = self.dispatcher.links[channel].segment_count(content.text)
         except TextEncodingError as exc:
             raise Refused(400, "text_too_long", f"the text cannot be sent: {exc}", text_field) from None
         client_ref = body.get("client_ref")
@@ -89,10 +100,15 @@ class Intake:
                                      or not callback.startswith(("http://", "https://"))):
             raise Refused(400, "invalid_callback_url", "\"callback_url\" must be an http:// or https:// URL",
                           "callback_url")
-        signature = body.get("signature")
-        if signature is not None and not isinstance(signature, str):
-            raise Refused(400, "invalid_signature", "\"signature\" must be a string", "signature")
-        return Draft(to, text, channel, segments, client_ref, callback, signature)
+        return Draft(to, content.text, channel, segments, client_ref, callback, content.signature,
+                     content.template_id, content.kind)
+
+    def admit(self, key: ApiKey, draft: Draft, now: float) -> None:
+        """Apply the number rules and count the send; ``release`` undoes the count if the write fails."""
+        self.limits.check(key, draft, now)
+
+    def release(self, key: ApiKey, drafts: list[Draft]) -> None:
+        self.limits.release(key, drafts)
 
     def _channel(self, to: str, requested: object) -> str:
         channels = self.dispatcher.channels
@@ -115,7 +131,7 @@ class Intake:
             "id": message_id, "key_id": key_id, "client_ref": draft.client_ref, "batch_id": batch_id,
             "to_number": draft.to, "text": draft.text, "encoding": "auto", "channel": draft.channel,
             "status": "accepted", "segments": draft.segments, "error_code": None, "error_message": None,
-            "callback_url": draft.callback_url, "template_id": None, "signature": draft.signature,
+            "callback_url": draft.callback_url, "template_id": draft.template_id, "signature": draft.signature,
             "created_at": now, "submitted_at": None, "done_at": None, "expires_at": now + self.validity,
         })]
         ops.extend(
@@ -126,19 +142,33 @@ class Intake:
         )
         return ops
 
-    async def accept(self, key_id: str, draft: Draft) -> dict[str, Any]:
-        """Store one message durably; a repeated client_ref returns the first message."""
+    async def accept(self, key: ApiKey, draft: Draft) -> dict[str, Any]:
+        """Store one message durably; a repeated client_ref returns the first message.
+
+        The client_ref is looked up before the number rules run, so a client retrying a request
+        whose 202 it lost gets its message back instead of a frequency-limit refusal.
+        """
         self._check_open()
+        if draft.client_ref is not None:
+            existing = await self.store.read(_by_client_ref, key.id, draft.client_ref)
+            if existing is not None:
+                return existing
+        now = self.wall_clock()
+        self.admit(key, draft, now)
         message_id = self.ids.next()
         try:
-            await self.store.execute(self.ops(key_id, draft, message_id, self.wall_clock()))
+            await self.store.execute(self.ops(key.id, draft, message_id, now))
         except UniqueViolation as exc:
+            self.release(key, [draft])
             if draft.client_ref is None or "client_ref" not in (exc.constraint or ""):
                 raise
-            existing = await self.store.read(_by_client_ref, key_id, draft.client_ref)
+            existing = await self.store.read(_by_client_ref, key.id, draft.client_ref)
             if existing is None:
                 raise
             return existing
+        except WriteFailed:
+            self.release(key, [draft])
+            raise
         self.dispatcher.accepted(draft.channel)
         return {"id": str(message_id), "status": "accepted", "segments": draft.segments}
 

@@ -335,6 +335,7 @@ class Stack:
         self.config.write_text("\n".join([
             "[gateway]", f'http = "127.0.0.1:{self.http_port}"', f'database = "sqlite:///{self.db_path}"',
             "auto_upgrade = true", "drain_timeout = 2", "",
+            "[policy]", "content_review = false", "frequency_limits = false", "",
             "[[channel]]", f'name = "{CHANNEL}"', 'protocol = "smpp"', 'host = "127.0.0.1"',
             f"port = {self.sim_port}", 'username = "smsgw"', 'password = "secret"', f"binds = {binds}",
             f"window = {window}", "tps = 1000000", 'prefixes = ["1", "+"]', 'source = "SMSGW"',

@@ -184,9 +184,11 @@ def error_response(
     message: str,
     field: str | None = None,
     headers: tuple[tuple[str, str], ...] = (),
+    details: dict[str, object] | None = None,
 ) -> Response:
-    """CONTRACT's error shape: ``{"error": {"code", "message", "field"}}`` (``field`` when given)."""
-    error = {"code": code, "message": message}
+    """CONTRACT's error shape: ``{"error": {"code", "message", "field"}}`` (``field`` when given),
+    plus any ``details`` members (e.g. ``retry_at`` of a frequency limit)."""
+    error: dict[str, object] = {**(details or {}), "code": code, "message": message}
     if field is not None:
         error["field"] = field
     return json_response({"error": error}, status, headers)
@@ -194,4 +196,4 @@ def error_response(
 
 def response_for(exc: HTTPError) -> Response:
     """The error response an ``HTTPError`` stands for."""
-    return error_response(exc.status, exc.code, exc.message, exc.field, exc.headers)
+    return error_response(exc.status, exc.code, exc.message, exc.field, exc.headers, exc.details)

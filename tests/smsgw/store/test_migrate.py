@@ -36,7 +36,7 @@ def test_empty_database_is_out_of_date_and_says_what_to_run(empty_db_url: str) -
 
 
 def test_upgrade_reaches_head_and_is_idempotent(db_url: str) -> None:
-    assert current_revision(db_url) == head_revision() == "0001"
+    assert current_revision(db_url) == head_revision() == "0004"
     check_up_to_date(db_url)
     upgrade(db_url)
     check_up_to_date(db_url)
