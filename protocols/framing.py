@@ -44,6 +44,10 @@ class FrameReader:
         """Octets received but not yet returned as a frame."""
         return len(self._buf) - self._pos
 
+    def peek(self, size: int) -> bytes:
+        """Up to ``size`` octets of the unread data, without consuming them."""
+        return bytes(self._buf[self._pos : self._pos + size])
+
     def next_frame(self) -> bytes | None:
         """Return the next complete frame, or ``None`` if more data is needed."""
         buf, pos = self._buf, self._pos

@@ -244,6 +244,7 @@ class Session:
                 frame = self._reader.next_frame()
             except RemoteProtocolError as exc:
                 events.append(ProtocolViolation(exc))
+                self._framing_error(exc)
                 events.append(self._close(f"unrecoverable framing error: {exc}"))
                 break
             if frame is None:
@@ -379,6 +380,10 @@ class Session:
     def _is_session_request(self, entry: Outstanding) -> bool:
         cid = entry.command_id
         return cid == self.KEEPALIVE_ID or cid == self.UNBIND_ID or cid in self.BIND_IDS
+
+    def _framing_error(self, exc: RemoteProtocolError) -> None:
+        """The stream cannot be framed any more and the session closes; a protocol whose peer
+        expects a last word first (SMPP's generic_nack) writes it here."""
 
     def _answer(self, command_id: int, sequence: int, status: int) -> None:
         response = self._make_response(command_id, sequence, status)

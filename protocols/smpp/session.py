@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from ..errors import LocalProtocolError
+from ..errors import LocalProtocolError, RemoteProtocolError
 from ..session import (
     BOUND,
     CAN_DELIVER,
@@ -197,6 +197,14 @@ class SmppSession(Session):
 
     def _make_request(self, command_id: int) -> SmppPdu:
         return EnquireLink() if command_id == C.ENQUIRE_LINK else Unbind()
+
+    def _framing_error(self, exc: RemoteProtocolError) -> None:
+        """Answer an impossible command_length with generic_nack ESME_RINVCMDLEN, as SMPP answers a PDU it
+        cannot parse (SMPP34-SPEC §3.3), with the offending header's sequence number when it has
+        arrived (else 0); the session closes next, since the stream cannot be resynchronised."""
+        header = self._reader.peek(HEADER_SIZE)
+        sequence = int.from_bytes(header[12:16], "big") if len(header) == HEADER_SIZE else 0
+        self._write(GenericNack(sequence=sequence, status=exc.status))
 
     def _make_response(self, command_id: int, sequence: int, status: int) -> SmppResponse:
         cls = PDU_CLASSES.get(command_id | RESPONSE_BIT)

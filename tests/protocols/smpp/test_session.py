@@ -378,6 +378,15 @@ def test_impossible_length_closes_the_session() -> None:
     _, server = bound_pair()
     events = server.receive_data(struct.pack(">I", 8), 1.0)
     assert [type(e) for e in events] == [ProtocolViolation, Closed] and server.is_closed
+    # the header is incomplete, so the last word carries sequence 0
+    assert frames(server.data_to_send()) == [GenericNack(sequence=0, status=Status.ESME_RINVCMDLEN)]
+
+
+def test_impossible_length_is_answered_with_the_headers_sequence() -> None:
+    client, _ = bound_pair()
+    events = client.receive_data(struct.pack(">IIII", 10_000_000, CommandId.DELIVER_SM, 0, 77), 1.0)
+    assert [type(e) for e in events] == [ProtocolViolation, Closed] and client.is_closed
+    assert frames(client.data_to_send()) == [GenericNack(sequence=77, status=Status.ESME_RINVCMDLEN)]
 
 
 def test_byte_at_a_time_and_coalesced_input() -> None:
