@@ -66,7 +66,7 @@ class Gateway:
         self.dispatcher = Dispatcher(config, store, ids)
         self.intake = Intake(self.dispatcher)
         self.metrics = Metrics(self.dispatcher)
-        self.callbacks = CallbackSender(store)
+        self.callbacks = CallbackSender(store, mo_secret=config.gateway.mo_callback_secret)
         self.trace = TraceHub(self.dispatcher.channels)
         self.metrics.registry.register(CallbackCollector(self.callbacks))  # type: ignore[arg-type]
         self.metrics.registry.register(_TraceCollector(self.trace))  # type: ignore[arg-type]

@@ -10,8 +10,9 @@ when ``[gateway].mo_callback_url`` is set). This module only delivers them:
 * the body is the stored payload as is (for a report, the item of ``GET /v1/reports``);
   headers ``X-Timestamp``, ``X-Nonce`` and ``X-Signature`` (``smsgw.http.auth.sign`` without a
   key id, so the signed path is the callback URL's own path and query) under the secret of
-  the key that submitted the message. MO callbacks belong to no key: they carry
-  ``X-Timestamp`` and ``X-Nonce`` but no signature (there is no gateway-level secret yet).
+  the key that submitted the message. MO callbacks belong to no key: they are signed the same
+  way with ``[gateway].mo_callback_secret``; without one they carry ``X-Timestamp`` and
+  ``X-Nonce`` but no signature.
   ``X-Callback-Id`` and ``X-Callback-Kind`` (``report`` / ``mo``) help receivers deduplicate;
 * a 2xx answer marks the row ``delivered`` (``next_attempt_at`` then records when); anything
   else (other status, connection error, timeout) counts an attempt and schedules the next one
@@ -151,6 +152,7 @@ class CallbackSender:
         page: int = 200,
         wall_clock: Callable[[], float] = time.time,
         transport: httpx.AsyncBaseTransport | None = None,
+        mo_secret: str | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -166,6 +168,7 @@ class CallbackSender:
         self.stats = CallbackStats()
         self.in_flight: set[int] = set()
         self._secrets: dict[str, str] = {}
+        self.mo_secret = mo_secret
         self._wake = trio.Event()
         self._stopping = False
         self._idle = trio.Event()
@@ -264,8 +267,11 @@ class CallbackSender:
         body = row.payload.encode()
         target = url.raw_path.decode("ascii")
         headers = {"content-type": "application/json", "x-callback-id": str(row.id), "x-callback-kind": row.kind}
-        if row.key_id is None:  # MO: no key, hence no secret to sign with
-            headers |= {"X-Timestamp": str(int(time.time())), "X-Nonce": secrets.token_hex(16)}
+        if row.key_id is None:  # MO: no key; the gateway's MO secret when configured
+            if self.mo_secret is None:
+                headers |= {"X-Timestamp": str(int(time.time())), "X-Nonce": secrets.token_hex(16)}
+            else:
+                headers |= sign(self.mo_secret, "POST", target, body)
         else:
             secret = await self._secret(row.key_id)
             if secret is None:

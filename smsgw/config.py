@@ -59,6 +59,7 @@ class GatewayConfig:
     auto_upgrade: bool = False
     validity: float = 172800.0
     mo_callback_url: str | None = None
+    mo_callback_secret: str | None = None  # signs MO callbacks (they belong to no API key)
     drain_timeout: float = 10.0
     node_id: int = 0
 
@@ -259,6 +260,7 @@ def _gateway(path: Path, table: dict[str, Any]) -> GatewayConfig:
         auto_upgrade=r.get("auto_upgrade", bool, False),
         validity=r.positive("validity", _d(GatewayConfig, "validity"), float),
         mo_callback_url=r.get("mo_callback_url", str, None),
+        mo_callback_secret=r.secret("mo_callback_secret") if "mo_callback_secret" in table else None,
         drain_timeout=r.positive("drain_timeout", _d(GatewayConfig, "drain_timeout"), float),
         node_id=r.get("node_id", int, 0),
     )

@@ -185,6 +185,16 @@ async def test_mo_callback_has_timestamp_and_nonce_but_no_signature(db_url: str)
         await _wait_state(store, 7, "delivered")
 
 
+async def test_mo_callback_is_signed_with_the_gateway_mo_secret(db_url: str) -> None:
+    async with sender_on(db_url, mo_secret="mo-secret") as (store, _sender, _, _secret, nursery), \
+            receiver(nursery) as rx:
+        mo = {"id": "9", "channel": "c", "from": "13800138000", "to": "10690000", "text": "TD", "received_at": 1.0}
+        await _add_callback(store, 8, rx.url, None, kind="mo", payload=mo)
+        await rx.wait(1)
+        request, body = rx.got[0]
+        assert verify(request, body, "mo-secret") and not verify(request, body, "other")
+
+
 async def test_concurrency_is_bounded(db_url: str) -> None:
     inside, peak = 0, 0
 
