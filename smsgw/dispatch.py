@@ -330,8 +330,10 @@ class Dispatcher:
             return
         reference, total, index = part.concat
         payload = part.text.encode("utf-8")
-        whole = self._mo.add((channel, part.source, part.dest), reference, total, index, payload,
-                             trio.current_time())
+        group = (channel, part.source, part.dest)
+        if self._mo.completed_repeat(group, reference, total, index, payload):
+            return  # a part of a message already stored: storing it again would leave a row for ever
+        whole = self._mo.add(group, reference, total, index, payload, trio.current_time())
         if whole is None:
             # An operator resends a deliver whose response it missed (the line dropped after our
             # commit): a plain INSERT of the same part would violate the key, fail the whole

@@ -77,6 +77,13 @@ class Reassembler:
         self._completed[group_key] = (now, group.parts)
         return group.joined()
 
+    def completed_repeat(self, key: Hashable, reference: int, total: int, index: int, payload: bytes) -> bool:
+        """Whether this part repeats one of a message completed within ``max_parts_age`` (an
+        operator resending a deliver whose response it missed): the caller acknowledges it and
+        keeps nothing, since ``add`` would ignore it too."""
+        completed = self._completed.get((key, reference, total))
+        return completed is not None and completed[1].get(index) == payload
+
     def expire(self, now: float) -> list[PartialMessage]:
         """Drop and return the groups whose first part arrived more than
         ``max_parts_age`` before ``now``, oldest first; forget the messages completed

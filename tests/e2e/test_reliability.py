@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 import trio
+from sqlalchemy import select
 
 from simulators.adapter import Adapter
 from simulators.cli import adapter_for
+from smsgw.store.schema import mo_parts
 
 from .harness import ACCOUNTS, gateway_with_sims, number, sim_config
 
@@ -367,6 +369,14 @@ async def test_repeated_mo_part_is_stored_once(tmp_path: Path, proto: str) -> No
                 while not (items := (await h.call("GET", "/v1/mo")).json()["items"]):
                     await trio.sleep(0.02)
             assert [item["text"] for item in items] == [text]
+            # a part resent after the message was complete is acknowledged and leaves nothing behind
+            acked = sim.stats.delivers_acked
+            h.inject_deliver(proto, parts[-1])
+            with trio.fail_after(5):
+                while sim.stats.delivers_acked < acked + 1:
+                    await trio.sleep(0.01)
+            assert h.read_db(lambda conn: conn.execute(select(mo_parts)).all()) == []
+            assert len((await h.call("GET", "/v1/mo")).json()["items"]) == 1
             assert h.gateway.store.writer.stats.failed_requests == 0
             assert h.gateway.dispatcher.channels[f"{proto}-sim"].stats.reconnects == 0
 

@@ -77,6 +77,7 @@ def test_late_repeat_ignored_but_reused_reference_is_new() -> None:
     r = Reassembler(max_parts_age=30)
     r.add("k", 9, 2, 1, b"a", now=0)
     assert r.add("k", 9, 2, 2, b"b", now=1) == b"ab"
+    assert r.completed_repeat("k", 9, 2, 2, b"b") and not r.completed_repeat("k", 9, 2, 2, b"other")
     assert r.add("k", 9, 2, 2, b"b", now=5) is None  # SMSC resent the last part
     assert len(r) == 0
     assert r.add("k", 9, 2, 2, b"Y", now=6) is None  # another message, same reference
