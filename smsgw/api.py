@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from . import api_stats
 from .callbacks import CALLBACK_RETRY, CallbackSender, get_callback, list_callbacks
 from .callbacks import STATES as CALLBACK_STATES
 from .http.auth import RequestVerifier
@@ -99,6 +100,7 @@ class Api:
         add("GET", "/healthz", self.healthz, summary="200 when the store answers and intake is open")
         add("GET", "/metrics", self.metrics, summary="Prometheus metrics",
             responses={200: {"type": "string"}})
+        api_stats.register(self)
         self.router.add_openapi_route("smsgw", "0.1.0")
 
     async def _lookup(self, key_id: str) -> tuple[str, bool] | None:

@@ -363,5 +363,11 @@ def format_trace_line(line: dict[str, Any]) -> str:
     return head + ("  " + " ".join(parts) if parts else "")
 
 
+from . import cli_stats  # noqa: E402,F401
+
 if __name__ == "__main__":
-    sys.exit(main())
+    # ``python -m smsgw.cli`` runs this file as __main__; the cli_* modules register their commands
+    # on the importable ``smsgw.cli`` module, so run that one's group.
+    from smsgw.cli import main as registered
+
+    sys.exit(registered())
