@@ -99,6 +99,9 @@ class Api:
         add("GET", "/healthz", self.healthz, summary="200 when the store answers and intake is open")
         add("GET", "/metrics", self.metrics, summary="Prometheus metrics",
             responses={200: {"type": "string"}})
+        from .api_lists import register as register_lists  # imports this module: not at the top
+
+        register_lists(self)
         self.router.add_openapi_route("smsgw", "0.1.0")
 
     async def _lookup(self, key_id: str) -> tuple[str, bool] | None:
