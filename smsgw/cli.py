@@ -363,5 +363,11 @@ def format_trace_line(line: dict[str, Any]) -> str:
     return head + ("  " + " ".join(parts) if parts else "")
 
 
+from . import cli_lists  # noqa: E402,F401
+
 if __name__ == "__main__":
-    sys.exit(main())
+    # ``python -m smsgw.cli`` runs a second copy of this module; the feature modules above
+    # registered their commands on the importable one
+    from smsgw.cli import main as registered_main
+
+    sys.exit(registered_main())
