@@ -23,6 +23,7 @@ the MO's own transaction (``on_mo`` is a dispatcher MO observer).
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from datetime import UTC, datetime
@@ -38,7 +39,7 @@ from .lists import ALL, NumberLists, blacklist_op
 from .numbers import InvalidNumber, normalise
 from .store.ids import COUNTER_BITS, EPOCH_MS, NODE_BITS
 from .store.schema import blacklist, messages, whitelist
-from .windows import DAY, SendWindows, TokenBuckets, largest_limit
+from .windows import DAY, SendWindows, TokenBuckets, largest_limit, spans
 
 if TYPE_CHECKING:
     from .intake import Draft
@@ -59,7 +60,8 @@ class Limits:
         self.windows = (SendWindows(largest_limit(policy.limits.values()), wall_clock())
                         if policy.frequency_limits else None)
         self.quota = TokenBuckets(policy.key_tps) if policy.key_tps > 0 else None
-        self._default_limit = policy.limits.get("notification", FrequencyLimit())
+        self._spans = {kind: spans(limit) for kind, limit in policy.limits.items()}
+        self._default = policy.limits.get("notification", FrequencyLimit())
         self._unsubscribe = frozenset(k.casefold() for k in policy.unsubscribe_keywords)
 
     async def load(self) -> None:
@@ -103,9 +105,9 @@ class Limits:
             took = True
         if self.windows is not None and to not in self.lists.exempt:
             kind = draft.kind or "notification"
-            limit = self.policy.limits.get(kind, self._default_limit)
-            retry_at = self.windows.take(signature, to, limit, now)
+            retry_at = self.windows.take(signature, to, self._spans.get(kind) or spans(self._default), now)
             if retry_at is not None:
+                limit = self.policy.limits.get(kind, self._default)
                 if took:
                     assert self.quota is not None
                     self.quota.give_back(key.id)
@@ -146,9 +148,14 @@ class Limits:
 def _too_many(code: str, why: str, retry_at: float, now: float, field: str | None) -> Refused:
     at = math.ceil(retry_at)
     wait = max(1, at - math.floor(now))
-    when = datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    when = _utc(at)
     return Refused(429, code, f"{why}; the next message is allowed at {when} (in {wait} s)", field,
                    headers=(("retry-after", str(wait)),), details={"retry_at": at})
+
+
+@functools.lru_cache(maxsize=256)  # a batch's refused rows share a few retry seconds
+def _utc(at: int) -> str:
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _blacklist_rows(conn: Connection, after: int) -> list[Any]:

@@ -16,15 +16,19 @@ dropped in one step. A pair found in ``_previous`` moves to ``_current`` when it
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 
 from .config import FrequencyLimit
 
 DAY = 86400.0
-_WINDOWS = ((60.0, "per_minute"), (3600.0, "per_hour"), (DAY, "per_day"))
 
 Times = float | list[float]  # send times of one pair, oldest first
+Spans = tuple[tuple[float, int], ...]  # (window seconds, sends allowed in it)
+
+
+def spans(limit: FrequencyLimit) -> Spans:
+    """The windows of ``limit`` in the form ``take`` wants (computed once per kind, not per send)."""
+    return (60.0, limit.per_minute), (3600.0, limit.per_hour), (DAY, limit.per_day)
 
 
 class SendWindows:
@@ -40,7 +44,7 @@ class SendWindows:
         """Pairs held (both generations)."""
         return sum(map(len, self._current.values())) + sum(map(len, self._previous.values()))
 
-    def take(self, signature: str | None, number: str, limit: FrequencyLimit, now: float) -> float | None:
+    def take(self, signature: str | None, number: str, limit: Spans, now: float) -> float | None:
         """Count one send and return None, or return when the next send is allowed (unix
         seconds) and count nothing."""
         if now >= self._turn_at:
@@ -117,17 +121,16 @@ class SendWindows:
         self._turn_at = now + DAY
 
 
-def next_allowed(times: Times, limit: FrequencyLimit, now: float) -> float | None:
+def next_allowed(times: Times, limit: Spans, now: float) -> float | None:
     """When the next send is allowed given the past ``times`` (None: now), per ``limit``."""
     retry_at: float | None = None
     if isinstance(times, float):
-        for span, name in _WINDOWS:
-            if getattr(limit, name) <= 1 and times > now - span:
+        for span, allowed in limit:
+            if allowed <= 1 and times > now - span:
                 retry_at = max(retry_at or 0.0, times + span)
         return retry_at
     count = len(times)
-    for span, name in _WINDOWS:
-        allowed = getattr(limit, name)
+    for span, allowed in limit:
         if count >= allowed and times[-allowed] > now - span:
             retry_at = max(retry_at or 0.0, times[-allowed] + span)
     return retry_at
@@ -170,8 +173,3 @@ class TokenBuckets:
         bucket = self._buckets.get(key_id)
         if bucket is not None:
             bucket[0] = min(self.burst, bucket[0] + count)
-
-
-def ceil_seconds(at: float) -> int:
-    """Whole unix seconds no earlier than ``at`` (what a client may safely wait for)."""
-    return math.ceil(at)

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from smsgw.config import FrequencyLimit
-from smsgw.windows import DAY, SendWindows, TokenBuckets, largest_limit
+from smsgw.windows import DAY, SendWindows, TokenBuckets, largest_limit, spans
 
 LIMIT = FrequencyLimit(per_minute=1, per_hour=5, per_day=10)
 
@@ -38,7 +38,7 @@ def test_windows_agree_with_the_model(limit: FrequencyLimit, attempts: list[tupl
         now += gap
         history = sent.setdefault((signature, number), [])
         expected = model_next_allowed(history, limit, now)
-        assert windows.take(signature, number, limit, now) == expected
+        assert windows.take(signature, number, spans(limit), now) == expected
         if expected is None:
             history.append(now)
             assert expected is None
@@ -53,9 +53,9 @@ def test_untake_undoes_take(gaps: list[float]) -> None:
     windows = SendWindows(100, now)
     for gap in gaps:
         now += gap
-        if windows.take("S", "n", limit, now) is None:
+        if windows.take("S", "n", spans(limit), now) is None:
             windows.untake("S", "n")
-        assert windows.take("S", "n", limit, now) is None  # the undone send left room for this one
+        assert windows.take("S", "n", spans(limit), now) is None  # the undone send left room for this one
         windows.untake("S", "n")
     assert len(windows) == 0
 
@@ -64,20 +64,20 @@ def test_memory_is_dropped_after_two_idle_days() -> None:
     now = 1_800_000_000.0
     windows = SendWindows(10, now)
     for i in range(1000):
-        windows.take("S", f"138{i:08d}", LIMIT, now)
+        windows.take("S", f"138{i:08d}", spans(LIMIT), now)
     assert len(windows) == 1000
-    windows.take("S", "other", LIMIT, now + DAY + 1)  # turn: the 1000 are in the previous generation
+    windows.take("S", "other", spans(LIMIT), now + DAY + 1)  # turn: the 1000 are in the previous generation
     assert len(windows) == 1001
-    windows.take("S", "other2", LIMIT, now + 2 * DAY + 2)
+    windows.take("S", "other2", spans(LIMIT), now + 2 * DAY + 2)
     assert len(windows) == 2
 
 
 def test_last_signature_is_the_latest_send() -> None:
     windows = SendWindows(10, 0.0)
     assert windows.last_signature("n") == (False, None)
-    windows.take("A", "n", LIMIT, 10.0)
-    windows.take(None, "n", LIMIT, 20.0)
-    windows.take("B", "n", LIMIT, 30.0)
+    windows.take("A", "n", spans(LIMIT), 10.0)
+    windows.take(None, "n", spans(LIMIT), 20.0)
+    windows.take("B", "n", spans(LIMIT), 30.0)
     assert windows.last_signature("n") == (True, "B")
 
 
@@ -85,8 +85,8 @@ def test_rebuild_then_take() -> None:
     windows = SendWindows(10, 1000.0)
     for t in (100.0, 500.0, 990.0):
         windows.add("S", "n", t)
-    assert windows.take("S", "n", LIMIT, 1000.0) == 990.0 + 60
-    assert windows.take("S", "n", FrequencyLimit(1, 3, 10), 1060.0) == 100.0 + 3600
+    assert windows.take("S", "n", spans(LIMIT), 1000.0) == 990.0 + 60
+    assert windows.take("S", "n", spans(FrequencyLimit(1, 3, 10)), 1060.0) == 100.0 + 3600
 
 
 def test_token_bucket() -> None:
