@@ -29,6 +29,7 @@ from .lists import (
     INSERT_WHITELIST,
     BlacklistImport,
     InvalidEntry,
+    NumberLists,
     blacklist_item,
     blacklist_op,
     blacklist_page,
@@ -99,10 +100,19 @@ def register(api: Api) -> None:
 
 class ListRoutes:
     def __init__(self, api: Api) -> None:
+        self.api = api
         self.store = api.store
-        self.limits: Limits = api.intake.limits
-        self.lists = self.limits.lists
-        self.wall_clock = api.intake.wall_clock
+
+    @property
+    def limits(self) -> Limits:
+        return self.api.intake.limits
+
+    @property
+    def lists(self) -> NumberLists:
+        return self.api.intake.limits.lists
+
+    def wall_clock(self) -> float:
+        return float(self.api.intake.wall_clock())
 
     # ---------------------------------------------------------------- blacklist
     async def add_blacklisted(self, request: Request) -> Response:
