@@ -101,6 +101,9 @@ class Api:
         add("GET", "/metrics", self.metrics, summary="Prometheus metrics",
             responses={200: {"type": "string"}})
         api_stats.register(self)
+        from .api_lists import register as register_lists  # imports this module: not at the top
+
+        register_lists(self)
         self.router.add_openapi_route("smsgw", "0.1.0")
 
     async def _lookup(self, key_id: str) -> tuple[str, bool] | None:

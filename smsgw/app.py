@@ -71,6 +71,7 @@ class Gateway:
         self.metrics.registry.register(CallbackCollector(self.callbacks))  # type: ignore[arg-type]
         self.metrics.registry.register(_TraceCollector(self.trace))  # type: ignore[arg-type]
         self.dispatcher.observers.append(lambda report: self.callbacks.wake())
+        self.dispatcher.mo_observers.append(self.intake.limits.on_mo)  # unsubscribe replies
 
         async def status() -> list[dict[str, Any]]:
             return channels_status(self.dispatcher)

@@ -363,11 +363,12 @@ def format_trace_line(line: dict[str, Any]) -> str:
     return head + ("  " + " ".join(parts) if parts else "")
 
 
-from . import cli_stats  # noqa: E402,F401
+# the feature commands register themselves on ``main``
+from . import cli_lists, cli_stats  # noqa: E402,F401
 
 if __name__ == "__main__":
-    # ``python -m smsgw.cli`` runs this file as __main__; the cli_* modules register their commands
-    # on the importable ``smsgw.cli`` module, so run that one's group.
-    from smsgw.cli import main as registered
+    # ``python -m smsgw.cli`` runs a second copy of this module; the feature modules above
+    # registered their commands on the importable one
+    from smsgw.cli import main as registered_main
 
-    sys.exit(registered())
+    sys.exit(registered_main())

@@ -103,12 +103,13 @@ class Intake:
         return Draft(to, content.text, channel, segments, client_ref, callback, content.signature,
                      content.template_id, content.kind)
 
-    def admit(self, key: ApiKey, draft: Draft, now: float) -> None:
-        """Apply the number rules and count the send; ``release`` undoes the count if the write fails."""
-        self.limits.check(key, draft, now)
+    def admit(self, key: ApiKey, draft: Draft, now: float, *, quota: bool = True) -> None:
+        """Apply the number rules and count the send; ``release`` undoes the count if the write fails.
+        ``quota=False`` for batch rows: the key's TPS quota applies to single submits."""
+        self.limits.check(key, draft, now, quota=quota)
 
-    def release(self, key: ApiKey, drafts: list[Draft]) -> None:
-        self.limits.release(key, drafts)
+    def release(self, key: ApiKey, drafts: list[Draft], *, quota: bool = True) -> None:
+        self.limits.release(key, drafts, quota=quota)
 
     def _channel(self, to: str, requested: object) -> str:
         channels = self.dispatcher.channels

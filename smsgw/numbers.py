@@ -3,7 +3,8 @@
 Chinese mobile numbers arrive as ``13800138000``, ``+86 138-0013-8000``, ``0086…`` or
 ``86…``; all become the 11-digit national form, which is what CMPP/SMGP carry and what the
 route tables in channels.toml list. Anything else must be international E.164 written with
-``+`` and is kept as ``+<digits>``.
+``+`` and is kept as ``+<digits>``; it is sent only where a channel's prefixes route it (intake
+answers ``no_route`` otherwise). ``+86`` numbers that are not mobile numbers are refused here.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ def normalise(raw: str) -> str:
             return rest
     if _CN_MOBILE.fullmatch(number):
         return number
+    if number.startswith("+86"):
+        raise InvalidNumber(f"{raw!r} is not a Chinese mobile number (+86 then 11 digits starting 13-19)")
     if _E164.fullmatch(number):
         return number
     if not number:

@@ -191,3 +191,30 @@ batches = Table(
     Column("send_at", Float),
     Column("created_at", Float, nullable=False),
 )
+
+# --- number lists (issue 5)
+
+# Numbers refused as destinations. ``signature`` is the signature the entry blocks, '' for all of
+# them (not NULL: NULLs never collide in a unique constraint, and one number/scope is one entry).
+blacklist = Table(
+    "blacklist",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("number", String(32), nullable=False),
+    Column("signature", String(64), nullable=False),
+    Column("reason", Text),
+    Column("source", String(16), nullable=False),  # admin | import | mo_unsubscribe
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("number", "signature"),
+)
+
+# Numbers exempt from the frequency limits (internal testing, VIP customers); capacity capped.
+whitelist = Table(
+    "whitelist",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("number", String(32), nullable=False),
+    Column("reason", Text),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("number"),
+)

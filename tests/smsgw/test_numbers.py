@@ -26,7 +26,8 @@ def test_normalise(raw: str, expected: str) -> None:
     assert normalise(raw) == expected
 
 
-@pytest.mark.parametrize("raw", ["", "12345", "1380013800", "abc", "+0123456789", "23800138000", "+86123"])
+@pytest.mark.parametrize("raw", ["", "12345", "1380013800", "abc", "+0123456789", "23800138000", "+86123",
+                                 "+861012345678"])
 def test_invalid(raw: str) -> None:
     with pytest.raises(InvalidNumber):
         normalise(raw)
