@@ -99,6 +99,7 @@ class Api:
         add("GET", "/healthz", self.healthz, summary="200 when the store answers and intake is open")
         add("GET", "/metrics", self.metrics, summary="Prometheus metrics",
             responses={200: {"type": "string"}})
+        api_content.register(self)
         self.router.add_openapi_route("smsgw", "0.1.0")
 
     async def _lookup(self, key_id: str) -> tuple[str, bool] | None:
@@ -319,3 +320,5 @@ def _mo(conn: Connection, after: int, limit: int) -> tuple[list[dict[str, Any]],
               "received_at": x.received_at} for x in rows]
     return items, rows[-1].id if rows else after
 
+
+from . import api_content  # noqa: E402  (its routes use this module's helpers)

@@ -25,6 +25,8 @@ SIGNATURE_OPEN, SIGNATURE_CLOSE = "【", "】"
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _LINE_BREAKS = ("\r", "\n", "\u2028", "\u2029", "\x85", "\x0b", "\x0c")
+# One character of a variable's value in raw text: no line break, no signature bracket.
+_WILDCARD_CHAR = "[^" + re.escape("".join(_LINE_BREAKS) + SIGNATURE_OPEN + SIGNATURE_CLOSE) + "]"
 # What counts as a URL in a value: a scheme, "www.", or a host name ending in a common
 # top-level domain (e.g. "a.cn/x", "x.com"). Verification codes are digits and letters;
 # this only has to catch links slipped into them.
@@ -64,7 +66,7 @@ class Parsed:
                 pieces.append(f"(?P={groups[part]})")
             else:
                 groups[part] = f"v{len(groups)}"
-                pieces.append(f"(?P<{groups[part]}>[^{''.join(_LINE_BREAKS)}]{{1,{max_length}}}?)")
+                pieces.append(f"(?P<{groups[part]}>{_WILDCARD_CHAR}{{1,{max_length}}}?)")
         return re.compile("".join(pieces))
 
 
