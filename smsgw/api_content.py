@@ -37,8 +37,8 @@ _TEMPLATE = {"type": "object", "properties": {
     "reason": {"type": ["string", "null"]}, "created_at": {"type": "number"},
     "decided_at": {"type": ["number", "null"]}, "decided_by": {"type": ["string", "null"]}}}
 _CREATED = {"type": "object", "properties": {"id": {"type": "string"}, "status": {"type": "string"}}}
-_LIST_QUERY = {"status": {"type": "string", "enum": list(STATUSES)}, "after": {"type": "string"},
-               "limit": {"type": "integer"}}
+_LIST_QUERY: dict[str, dict[str, Any]] = {
+    "status": {"type": "string", "enum": list(STATUSES)}, "after": {"type": "string"}, "limit": {"type": "integer"}}
 
 
 def register(api: Api) -> None:

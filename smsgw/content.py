@@ -114,8 +114,9 @@ class ContentRules:
             if text is not None:
                 raise Refused(400, "conflicting_content", f"give either \"{text_field}\" or \"template_id\", "
                               "not both", "template_id")
-            template = self._template(key, template_id, review)
-            body_text = template.parsed.render(self._values(template, body.get("params")))
+            by_id = self._template(key, template_id, review)
+            body_text = by_id.parsed.render(self._values(by_id, body.get("params")))
+            template: Template | None = by_id
         else:
             if not isinstance(text, str) or not text.strip():
                 raise Refused(400, "missing_text", f"\"{text_field}\" must be a non-empty string (or send "

@@ -58,7 +58,8 @@ class Parsed:
 
     def wildcard(self, max_length: int) -> re.Pattern[str]:
         """The regex a raw text must match in full: fixed text literally, variables as wildcards."""
-        pieces, groups = [], {}
+        pieces: list[str] = []
+        groups: dict[str, str] = {}
         for i, part in enumerate(self.parts):
             if i % 2 == 0:
                 pieces.append(re.escape(part))
