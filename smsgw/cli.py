@@ -161,9 +161,12 @@ def keys() -> None:
 @keys.command(name="create")
 @click.option("--name", required=True, help="Who the key is for (shown in listings).")
 @click.option("--admin", is_flag=True, help="May approve signatures/templates and manage lists.")
+@click.option("--text/--no-text", "allow_text", default=True, show_default=True,
+              help="Whether the key may send raw text (still matched against its approved templates); "
+                   "--no-text: only by template id and params.")
 @click.option("--json", "as_json", is_flag=True, help='Print {"key": ..., "secret": ...}.')
 @click.pass_obj
-def keys_create(ctx: CliContext, name: str, admin: bool, as_json: bool) -> None:
+def keys_create(ctx: CliContext, name: str, admin: bool, allow_text: bool, as_json: bool) -> None:
     """Create an API key; its secret is printed once and cannot be shown again."""
     from .keys import insert_key, new_key
     from .store import migrate
@@ -171,7 +174,7 @@ def keys_create(ctx: CliContext, name: str, admin: bool, as_json: bool) -> None:
     from .store.errors import StoreError
 
     config = _load_config(ctx)
-    key = new_key(name, admin=admin)
+    key = new_key(name, admin=admin, allow_text=allow_text)
     try:
         engine = make_engine(config.gateway.database, pool_size=1)
         migrate.check_up_to_date(engine)
@@ -363,5 +366,11 @@ def format_trace_line(line: dict[str, Any]) -> str:
     return head + ("  " + " ".join(parts) if parts else "")
 
 
+from . import cli_content  # noqa: E402,F401  (registers `signatures` and `templates`)
+
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m smsgw.cli` runs this file as __main__; the feature modules register their
+    # commands on smsgw.cli's group, so run that one
+    from smsgw.cli import main as package_main
+
+    sys.exit(package_main())
