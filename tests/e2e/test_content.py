@@ -161,6 +161,12 @@ async def test_every_refusal_has_its_code_and_nothing_is_stored(tmp_path: Path) 
             assert ok.status_code == 202, ok.text
             stored = h.read_db(lambda conn: conn.execute(select(messages.c.text)).scalars().all())
             assert stored == ["【测试科技】尊敬的李先生，您的订单a.cn/9已发货。"]
+            # a batch by template: each row's params are checked, refused rows are counted
+            recipients = [{"to": number("cmpp", i), "params": params}
+                          for i, params in ((2, {"code": "1111"}), (3, {}), (4, {"code": "http://x.cn"}))]
+            batch = await h.call("POST", "/v1/batches", {"template_id": code_id, "signature": "测试科技",
+                                                         "recipients": recipients}, key=user)
+            assert batch.status_code == 202 and (batch.json()["accepted"], batch.json()["rejected"]) == (1, 2)
 
             # registering: bad names, malformed templates, duplicates
             for body, error, field in (
