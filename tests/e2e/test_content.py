@@ -210,13 +210,15 @@ async def test_placement_per_channel(tmp_path: Path) -> None:
     assert _recorded(records["smpp"]) == [body]
 
 
-async def test_approvals_survive_a_restart(tmp_path: Path) -> None:
+async def test_approvals_survive_a_restart(tmp_path: Path, db_url: str | None) -> None:
     with trio.fail_after(30):
-        async with gateway_with_sims(tmp_path, protocols=("cmpp",), policy=REVIEW) as h:
+        async with gateway_with_sims(tmp_path, protocols=("cmpp",), policy=REVIEW, db_url=db_url) as h:
             user = h.new_key()
             _, code_id, notice_id = await _register(h, user)
             await h.call("POST", f"/v1/templates/{notice_id}/reject", {"reason": "no"})
-        async with gateway_with_sims(tmp_path, protocols=("cmpp",), policy=REVIEW) as h:
+            duplicate = await h.call("POST", "/v1/signatures", {"name": "测试科技"}, key=user)
+            assert duplicate.status_code == 409 and duplicate.json()["error"]["code"] == "signature_exists"
+        async with gateway_with_sims(tmp_path, protocols=("cmpp",), policy=REVIEW, db_url=db_url) as h:
             response = await h.call("POST", "/v1/messages", {"to": number("cmpp", 1), "template_id": code_id,
                                                              "params": {"code": "4321"}, "signature": "测试科技"},
                                     key=user)
