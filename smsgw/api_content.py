@@ -210,7 +210,9 @@ class ContentRoutes:
         row = await self._one(request, table, what)
         values = {"status": status, "reason": reason, "decided_at": self.clock(), "decided_by": principal(request)[0]}
         await self.store.execute([(update(table).where(table.c.id == row.id).values(**values), {})])
-        return _Row({**row._asdict(), **values})
+        # read it back: a delete (or another decision) may have committed meanwhile, and the
+        # in-memory copy must end as the database is
+        return await self._one(request, table, what)
 
     async def _list(self, request: Request, table: Table, to_json: Callable[[Any], dict[str, Any]]) -> Response:
         key_id, admin = principal(request)
@@ -229,14 +231,10 @@ class ContentRoutes:
 
 
 class _Row:
-    """A written row read back without a query: attribute access like a result row."""
+    """An inserted row without reading it back: attribute access like a result row."""
 
     def __init__(self, values: dict[str, Any]) -> None:
         self.__dict__.update(values)
-        self._values = values
-
-    def _asdict(self) -> dict[str, Any]:
-        return dict(self._values)
 
 
 def _reason(request: Request) -> str:
