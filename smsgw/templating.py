@@ -6,9 +6,10 @@ malformed (``TemplateError`` says where). ``【`` and ``】`` are reserved for t
 gateway places, so they may appear neither in a template nor in a value.
 
 Raw text is matched against a template with each variable as a wildcard of 1 to
-``max_length`` characters without line breaks (a repeated variable must repeat the same
-value), anchored at both ends: the text must be the template's fixed text exactly, with
-something acceptable in each variable's place.
+``max_length`` characters that are not line breaks or 【】 (a repeated variable must repeat the
+same value), anchored at both ends: the text must be the template's fixed text exactly, with
+something acceptable in each variable's place (the caller checks the captured values with
+``value_problem``, for the URL rule).
 """
 
 from __future__ import annotations
