@@ -104,6 +104,7 @@ class Api:
         from .api_lists import register as register_lists  # imports this module: not at the top
 
         register_lists(self)
+        api_content.register(self)
         self.router.add_openapi_route("smsgw", "0.1.0")
 
     async def _lookup(self, key_id: str) -> tuple[str, bool] | None:
@@ -324,3 +325,5 @@ def _mo(conn: Connection, after: int, limit: int) -> tuple[list[dict[str, Any]],
               "received_at": x.received_at} for x in rows]
     return items, rows[-1].id if rows else after
 
+
+from . import api_content  # noqa: E402  (its routes use this module's helpers)

@@ -161,9 +161,12 @@ def keys() -> None:
 @keys.command(name="create")
 @click.option("--name", required=True, help="Who the key is for (shown in listings).")
 @click.option("--admin", is_flag=True, help="May approve signatures/templates and manage lists.")
+@click.option("--text/--no-text", "allow_text", default=True, show_default=True,
+              help="Whether the key may send raw text (still matched against its approved templates); "
+                   "--no-text: only by template id and params.")
 @click.option("--json", "as_json", is_flag=True, help='Print {"key": ..., "secret": ...}.')
 @click.pass_obj
-def keys_create(ctx: CliContext, name: str, admin: bool, as_json: bool) -> None:
+def keys_create(ctx: CliContext, name: str, admin: bool, allow_text: bool, as_json: bool) -> None:
     """Create an API key; its secret is printed once and cannot be shown again."""
     from .keys import insert_key, new_key
     from .store import migrate
@@ -171,7 +174,7 @@ def keys_create(ctx: CliContext, name: str, admin: bool, as_json: bool) -> None:
     from .store.errors import StoreError
 
     config = _load_config(ctx)
-    key = new_key(name, admin=admin)
+    key = new_key(name, admin=admin, allow_text=allow_text)
     try:
         engine = make_engine(config.gateway.database, pool_size=1)
         migrate.check_up_to_date(engine)
@@ -364,7 +367,7 @@ def format_trace_line(line: dict[str, Any]) -> str:
 
 
 # the feature commands register themselves on ``main``
-from . import cli_lists, cli_stats  # noqa: E402,F401
+from . import cli_content, cli_lists, cli_stats  # noqa: E402,F401
 
 if __name__ == "__main__":
     # ``python -m smsgw.cli`` runs a second copy of this module; the feature modules above

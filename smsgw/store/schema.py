@@ -218,3 +218,41 @@ whitelist = Table(
     Column("created_at", Float, nullable=False),
     UniqueConstraint("number"),
 )
+
+# --- content: signatures and templates (issue 5)
+# Both are created ``pending`` by a key and decided (``approved`` / ``rejected`` with a reason)
+# by an admin; the content rules keep them in memory (smsgw.content) and the API updates that
+# copy after each write commits.
+
+signatures = Table(
+    "signatures",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("key_id", String(32), nullable=False),
+    Column("name", String(20), nullable=False),  # the text placed in 【】
+    Column("company", String(128)),  # qualification details for the approver
+    Column("licence", String(64)),
+    Column("purpose", Text),
+    Column("status", String(16), nullable=False),  # pending | approved | rejected
+    Column("reason", Text),
+    Column("created_at", Float, nullable=False),
+    Column("decided_at", Float),
+    Column("decided_by", String(32)),
+    UniqueConstraint("key_id", "name"),
+)
+
+templates = Table(
+    "templates",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("key_id", String(32), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),  # verification | notification | marketing
+    Column("content", Text, nullable=False),  # fixed text with {name} variables
+    Column("status", String(16), nullable=False),
+    Column("reason", Text),
+    Column("created_at", Float, nullable=False),
+    Column("decided_at", Float),
+    Column("decided_by", String(32)),
+    Index(None, "key_id", "id"),
+)

@@ -152,8 +152,8 @@ class Harness:
         finally:
             engine.dispose()
 
-    def new_key(self, *, admin: bool = False) -> tuple[str, str]:
-        key = new_key("other", admin=admin)
+    def new_key(self, *, admin: bool = False, allow_text: bool = True) -> tuple[str, str]:
+        key = new_key("other", admin=admin, allow_text=allow_text)
         _insert_key(self.gateway.config.gateway.database, key)
         return key.id, key.secret
 
