@@ -8,8 +8,8 @@ With ``[policy] content_review`` on (the default), a message must carry an appro
 of its key, either as ``"signature"`` or as a 【signature】 at the start or end of ``"text"``,
 and its content must be an approved template of the key: by ``template_id`` + ``params``, or as
 raw ``"text"`` (keys with ``allow_text`` only) that matches one, variables as wildcards. With it
-off, text need not match a template and a given signature need only be one of the key's not
-rejected; templates and the ``allow_text`` right still apply. The signature is then placed as
+off, text need not match a template, and a given signature need not be registered (one the key
+registered must not be rejected); templates and the ``allow_text`` right still apply. The signature is then placed as
 the channel's ``signature_placement`` says.
 """
 
@@ -26,7 +26,7 @@ from .config import ChannelConfig, Config
 from .http.errors import Refused
 from .keys import ApiKey
 from .store.schema import signatures, templates
-from .templating import Parsed, parse, place, split_signature, value_problem
+from .templating import Parsed, parse, place, signature_problem, split_signature, value_problem
 
 if TYPE_CHECKING:
     from .store.store import Store
@@ -150,6 +150,11 @@ class ContentRules:
                               "or start the text with 【signature】", "signature")
             return
         found = self.signatures.get((key.id, name))
+        if found is None and not review:
+            # review happens elsewhere: an unregistered name is placed as given once well-formed
+            if (problem := signature_problem(name)) is not None:
+                raise Refused(400, "invalid_signature", f"the signature {name!r} {problem}", "signature")
+            return
         if found is None:
             raise Refused(400, "unknown_signature", f"this key has no signature {name!r} (register it with POST "
                           "/v1/signatures)", "signature")

@@ -228,7 +228,7 @@ async def test_approvals_survive_a_restart(tmp_path: Path, db_url: str | None) -
             await h.wait_status(response.json()["id"], {"delivered"})
 
 
-async def test_review_off_passes_text_but_keeps_template_and_signature_rules(tmp_path: Path) -> None:
+async def test_review_off_passes_text_and_signatures_but_keeps_template_rules(tmp_path: Path) -> None:
     with trio.fail_after(30):
         async with gateway_with_sims(tmp_path, protocols=("cmpp",),
                                      policy={"content_review": False, "frequency_limits": False}) as h:
@@ -242,13 +242,18 @@ async def test_review_off_passes_text_but_keeps_template_and_signature_rules(tmp
             templated = await h.call("POST", "/v1/messages", {"to": to, "template_id": code_id,
                                                               "params": {"code": "99"}}, key=user)
             assert templated.status_code == 202, templated.text
-            await _refused(h, {"to": to, "text": "x", "signature": "没有的"}, 400, "unknown_signature", key=user)
+            # an unregistered signature is placed as given (reviewed elsewhere), once well-formed
+            unregistered = await h.call("POST", "/v1/messages", {"to": to, "text": "x", "signature": "外部签名"},
+                                        key=user)
+            assert unregistered.status_code == 202, unregistered.text
+            await _refused(h, {"to": to, "text": "x", "signature": "没"}, 400, "invalid_signature", key=user)
             await _refused(h, {"to": to, "template_id": code_id, "params": {}}, 400, "missing_param", key=user)
             await _refused(h, {"to": to, "text": "x"}, 403, "text_not_allowed", key=h.new_key(allow_text=False))
             texts = h.read_db(lambda conn: conn.execute(
                 select(messages.c.text, messages.c.signature, messages.c.template_id).order_by(messages.c.id)).all())
             assert [tuple(r) for r in texts] == [("任意内容", None, None), ("【测试科技】任意内容", "测试科技", None),
-                                                 ("您的验证码是99，5分钟内有效。", None, code_id)]
+                                                 ("您的验证码是99，5分钟内有效。", None, code_id),
+                                                 ("【外部签名】x", "外部签名", None)]
 
 
 async def test_routes_are_in_openapi_and_deletes_restore_registration(tmp_path: Path) -> None:
