@@ -363,5 +363,7 @@ def format_trace_line(line: dict[str, Any]) -> str:
     return head + ("  " + " ".join(parts) if parts else "")
 
 
+from . import cli_batch  # noqa: E402,F401
+
 if __name__ == "__main__":
     sys.exit(main())
