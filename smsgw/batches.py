@@ -38,6 +38,7 @@ import structlog
 import trio
 from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
 
+from . import queries as q
 from .http.errors import HTTPError, Refused
 from .intake import Draft, Intake
 from .keys import ApiKey
@@ -182,8 +183,10 @@ class Loader:
                              "code": code[:32], "message": message[:255]})
 
     def chunk_ops(self) -> list[Any]:
-        """The pending rows as ops, grouped by statement (each group runs as one executemany)."""
-        ops = sorted(self.ops, key=lambda op: op[0] is not self.ops[0][0]) if self.ops else []
+        """The pending rows as ops, grouped by statement (each group runs as one executemany):
+        messages, their segments, the rejected rows."""
+        ops = [op for op in self.ops if op[0] is q.INSERT_MESSAGE]
+        ops += [op for op in self.ops if op[0] is not q.INSERT_MESSAGE]
         ops += [(_INSERT_REJECT, row) for row in self.rejects]
         return ops
 
@@ -299,7 +302,7 @@ class Batches:
     async def abandon_upload(self, loader: Loader) -> None:
         """The upload failed (bad signature, broken body, refused field): delete what it wrote and
         uncount its sends."""
-        await loader_discard(self, loader.id, loader.key, loader.fields, loader.kind)
+        await discard(self, loader.id, loader.key, loader.kind)
 
     def _started(self, batch_id: int, state: str, *, held: bool) -> None:
         if state == "running":
@@ -375,7 +378,7 @@ class Batches:
         for row in rows:
             if row.state == "loading":
                 log.info("batch_upload_abandoned", batch=row.id)
-                await loader_discard(self, row.id, None, None, None)
+                await discard(self, row.id, None, None)
             elif row.state in ("paused", "cancelled", "scheduled"):
                 self.dispatcher.hold(row.id)
                 if row.state == "paused":
@@ -582,8 +585,7 @@ def _due(conn: Connection, now: float) -> list[int]:
     return list(conn.execute(select(b.id).where(b.state == "scheduled", b.send_at <= now)).scalars().all())
 
 
-async def loader_discard(service: Batches, batch_id: int, key: ApiKey | None, fields: BatchFields | None,
-                         kind: str | None) -> None:
+async def discard(service: Batches, batch_id: int, key: ApiKey | None, kind: str | None) -> None:
     """Delete a batch that never became valid, its messages and rejects; uncount the sends of
     ``key`` (when known: the upload's own failure) a page at a time."""
     store, intake = service.store, service.intake
@@ -595,7 +597,7 @@ async def loader_discard(service: Batches, batch_id: int, key: ApiKey | None, fi
         ids = [row.id for row in rows]
         await store.execute([(delete(segments).where(segments.c.message_id.in_(ids)), {}),
                              (delete(messages).where(messages.c.id.in_(ids)), {})])
-        if key is not None and fields is not None:
+        if key is not None:
             intake.release(key, [Draft(r.to_number, r.text, r.channel, r.segments, None, None, r.signature,
                                        r.template_id, kind) for r in rows])
     await store.execute([(delete(batch_rejects).where(batch_rejects.c.batch_id == batch_id), {}),
