@@ -39,6 +39,7 @@ import trio
 from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
 
 from . import queries as q
+from .dispatch import Dispatcher
 from .http.errors import HTTPError, Refused
 from .intake import Draft, Intake
 from .keys import ApiKey
@@ -231,11 +232,14 @@ class Batches:
     def __init__(self, intake: Intake) -> None:
         self.intake = intake
         self.store = intake.store
-        self.dispatcher = intake.dispatcher
         self.work = _Work()
         self._locks: dict[int, trio.Lock] = collections.defaultdict(trio.Lock)
         self._wake = trio.lowlevel.ParkingLot()
         self._cache: dict[int, _Cached] = {}
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        return self.intake.dispatcher
 
     # ------------------------------------------------------------------ creating
     def upload_loader(self, key: ApiKey, fields: BatchFields) -> Loader:

@@ -84,9 +84,9 @@ async def export(h: Harness, batch_id: str, status: str | None) -> list[dict[str
     return rows
 
 
-async def test_csv_upload_personalises_counts_rejects_and_exports(tmp_path: Path) -> None:
+async def test_csv_upload_personalises_counts_rejects_and_exports(tmp_path: Path, db_url: str | None) -> None:
     with trio.fail_after(40):
-        async with gateway_with_sims(tmp_path, protocols=("smpp", "cmpp"), policy=NO_POLICY) as h:
+        async with gateway_with_sims(tmp_path, protocols=("smpp", "cmpp"), policy=NO_POLICY, db_url=db_url) as h:
             rows = [["to", "name"]]
             rows += [[number("smpp", i), f"客户{i}"] for i in range(30)]
             rows += [[number("cmpp", i), f"用户{i}"] for i in range(30)]
@@ -153,9 +153,9 @@ async def test_gbk_csv_and_refused_uploads(tmp_path: Path) -> None:
             assert h.gateway.dispatcher.held_batches == set()
 
 
-async def test_pause_resume_and_cancel(tmp_path: Path) -> None:
+async def test_pause_resume_and_cancel(tmp_path: Path, db_url: str | None) -> None:
     with trio.fail_after(60):
-        async with gateway_with_sims(tmp_path, protocols=("smpp",), policy=NO_POLICY,
+        async with gateway_with_sims(tmp_path, protocols=("smpp",), policy=NO_POLICY, db_url=db_url,
                                      channel_options={"smpp": {"tps": 100}}) as h:
             sim = h.sims["smpp"]
             created = (await h.call("POST", "/v1/batches", {
