@@ -5,19 +5,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
-from . import api_stats
+from . import api_batches, api_stats
 from .callbacks import CALLBACK_RETRY, CallbackSender, get_callback, list_callbacks
 from .callbacks import STATES as CALLBACK_STATES
 from .http.auth import RequestVerifier
 from .http.errors import HTTPError
 from .http.router import ResponseSpec, Router
 from .http.types import Request, Response, json_response
-from .intake import Intake, Refused
+from .intake import Intake
 from .keys import ApiKey, load_key
-from .store.errors import WriteFailed
-from .store.schema import batches, messages, mo_messages, reports, segments
+from .store.schema import messages, mo_messages, reports, segments
 from .trace import TraceHub
 
 _MESSAGE_SCHEMA = {
@@ -36,7 +35,6 @@ _MESSAGE_SCHEMA = {
 }
 _ACCEPTED = {"type": "object", "properties": {"id": {"type": "string"}, "status": {"type": "string"},
                                               "segments": {"type": "integer"}}}
-MAX_BATCH = 10_000
 
 
 def json_body(request: Request) -> dict[str, Any]:
@@ -78,9 +76,6 @@ class Api:
         add("POST", "/v1/messages", self.post_message, auth="key", summary="Submit one message",
             request_schema=_MESSAGE_SCHEMA, responses={202: _ACCEPTED})
         add("GET", "/v1/messages/{id}", self.get_message, auth="key", summary="Status of one message")
-        add("POST", "/v1/batches", self.post_batch, auth="key", summary="Submit one text to many recipients",
-            responses={202: {"type": "object"}})
-        add("GET", "/v1/batches/{id}", self.get_batch, auth="key", summary="Progress of a batch")
         add("GET", "/v1/reports", self.get_reports, auth="key", summary="Final statuses in arrival order",
             query={"after": {"type": "string"}, "limit": {"type": "integer"}})
         add("GET", "/v1/mo", self.get_mo, auth="key", summary="Mobile-originated messages in arrival order",
@@ -105,6 +100,7 @@ class Api:
 
         register_lists(self)
         api_content.register(self)
+        self.batches = api_batches.register(self)
         self.router.add_openapi_route("smsgw", "0.1.0")
 
     async def _lookup(self, key_id: str) -> tuple[str, bool] | None:
@@ -132,63 +128,6 @@ class Api:
         found = await self.store.read(_message, id_param(request), None if admin else key_id)
         if found is None:
             raise HTTPError(404, "not_found", f"no message {request.path_params['id']!r} for this key")
-        return json_response(found)
-
-    # ------------------------------------------------------------------ batches
-    async def post_batch(self, request: Request) -> Response:
-        key = self.caller(request)
-        key_id = key.id
-        body = json_body(request)
-        recipients = body.get("recipients")
-        if not isinstance(recipients, list) or not recipients:
-            raise HTTPError(400, "missing_recipients", "\"recipients\" must be a non-empty list", "recipients")
-        if len(recipients) > MAX_BATCH:
-            raise HTTPError(413, "batch_too_large", f"at most {MAX_BATCH} recipients per JSON batch", "recipients")
-        intake, now = self.intake, self.intake.wall_clock()
-        intake._check_open()
-        drafts, rejected, seen = [], 0, set()
-        for item in recipients:
-            if not isinstance(item, dict):
-                rejected += 1
-                continue
-            merged = {k: v for k, v in body.items() if k not in ("recipients", "send_at")} | item
-            try:
-                draft = intake.draft(merged, key)
-                if draft.to in seen:
-                    rejected += 1
-                    continue
-                intake.admit(key, draft, now)
-            except Refused:
-                rejected += 1
-                continue
-            seen.add(draft.to)
-            drafts.append(draft)
-        batch_id = intake.ids.next()
-        ops: list[Any] = [(batches.insert(), {
-            "id": batch_id, "key_id": key_id, "state": "running", "total": len(recipients),
-            "accepted": len(drafts), "rejected": rejected, "template_id": body.get("template_id"),
-            "signature": body.get("signature"), "text": body.get("text"), "channel": body.get("channel"),
-            "send_at": None, "created_at": now,
-        })]
-        rows = [intake.ops(key_id, draft, intake.ids.next(), now, batch_id) for draft in drafts]
-        # messages first, then segments: consecutive ops of one statement become one executemany
-        ops.extend(op for message_ops in rows for op in message_ops[:1])
-        ops.extend(op for message_ops in rows for op in message_ops[1:])
-        try:
-            await self.store.execute(ops)
-        except WriteFailed:
-            intake.release(key, drafts)
-            raise
-        for channel in {d.channel for d in drafts}:
-            intake.dispatcher.accepted(channel)
-        return json_response({"id": str(batch_id), "total": len(recipients), "accepted": len(drafts),
-                              "rejected": rejected}, 202)
-
-    async def get_batch(self, request: Request) -> Response:
-        key_id, admin = principal(request)
-        found = await self.store.read(_batch, id_param(request), None if admin else key_id)
-        if found is None:
-            raise HTTPError(404, "not_found", f"no batch {request.path_params['id']!r} for this key")
         return json_response(found)
 
     # ------------------------------------------------------------ reports, MO
@@ -285,25 +224,6 @@ def _message(conn: Connection, message_id: int, key_id: str | None) -> dict[str,
                      for p in parts],
         "error": error, "client_ref": row.client_ref, "created_at": row.created_at,
         "submitted_at": row.submitted_at, "done_at": row.done_at,
-    }
-
-
-def _batch(conn: Connection, batch_id: int, key_id: str | None) -> dict[str, Any] | None:
-    b, m = batches.c, messages.c
-    query = select(batches).where(b.id == batch_id)
-    if key_id is not None:
-        query = query.where(b.key_id == key_id)
-    row = conn.execute(query).first()
-    if row is None:
-        return None
-    counts = dict(conn.execute(select(m.status, func.count()).where(m.batch_id == batch_id).group_by(m.status)).all())
-    delivered, failed = counts.get("delivered", 0), counts.get("failed", 0) + counts.get("expired", 0)
-    submitted = counts.get("submitted", 0) + delivered + failed
-    return {
-        "id": str(row.id), "state": "done" if counts.get("accepted", 0) + counts.get("submitted", 0) == 0
-        else row.state, "total": row.total, "accepted": row.accepted, "rejected": row.rejected,
-        "submitted": submitted, "delivered": delivered, "failed": failed,
-        "pending": counts.get("accepted", 0) + counts.get("submitted", 0),
     }
 
 

@@ -117,6 +117,7 @@ async def run(config: Config, *, task_status: trio.TaskStatus[Gateway] = trio.TA
         stop_http = trio.Event()
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_watch_signals, gateway.stop)
+            await nursery.start(gateway.api.batches.run)  # first: the feeders must know the held batches
             await nursery.start(gateway.dispatcher.run)
             await nursery.start(gateway.callbacks.run)
             listeners = await nursery.start(

@@ -67,6 +67,9 @@ class ChannelSink(Protocol):
 
     def failed(self, channel: str, job: Job, code: str, reason: str, now: float) -> None: ...
 
+    def withdrawn(self, job: Job) -> bool:
+        """Checked when a job is taken: True drops it unsent (its batch was paused or cancelled)."""
+
     async def inbound(self, channel: str, items: list[Receipt | MoPart]) -> None:
         """Store receipts and MO parts durably; return only once they are committed."""
 
@@ -457,15 +460,20 @@ class _Connection:
             if not granted:
                 await trio.sleep_until(bucket.next_token_at(now))
                 continue
-            for _ in range(granted):
+            sent, withdrawn = 0, channel.sink.withdrawn
+            while sent < granted and queue:
                 job = queue.popleft()
+                if withdrawn(job):
+                    continue
                 try:
                     session.send(job.pdu, now, context=job)
                 except ProtocolError as exc:
                     queue.appendleft(job)
                     log.warning("send refused", channel=channel.name, error=str(exc))
                     break
-            channel.stats.submits += granted
+                sent += 1
+            bucket.tokens += granted - sent  # dropped jobs use no budget
+            channel.stats.submits += sent
             self.slot.in_flight = len(window)
             self.flush()
             await trio.sleep(0)  # let the reader run between bursts

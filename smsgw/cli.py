@@ -367,7 +367,7 @@ def format_trace_line(line: dict[str, Any]) -> str:
 
 
 # the feature commands register themselves on ``main``
-from . import cli_content, cli_lists, cli_stats  # noqa: E402,F401
+from . import cli_batch, cli_content, cli_lists, cli_stats  # noqa: E402,F401
 
 if __name__ == "__main__":
     # ``python -m smsgw.cli`` runs a second copy of this module; the feature modules above

@@ -10,10 +10,19 @@ Receipts are matched through the normalised operator id: first against the segme
 submitted since start (``_sent``, bounded), then in the database. A receipt that matches
 nothing is stored in ``unmatched_reports`` and parked: when the submit response it belongs
 to arrives later (report before response), it is applied then. Nothing is dropped.
+
+Batches (``smsgw.batches``) decide when their messages may go. A batch that is not running
+is *held* here (``hold``): its jobs are dropped from the queues, and again when a re-queued
+one is taken (``withdrawn``), and its rows are kept ``held`` in the store. When it starts or
+resumes, its rows become ``accepted`` again with ids the feeder's cursor may have passed, so
+``requeued`` has the feeder page that id range of the batch once ("backfill"), skipping the
+messages that still have a job in memory. A backfill page is read behind a write barrier, so
+a submit mark queued before it is committed and the message is not sent twice.
 """
 
 from __future__ import annotations
 
+import collections
 import json
 import time
 from collections.abc import Callable
@@ -65,6 +74,18 @@ class MessageMeta:
     statuses: list[str]  # per segment
     unsent: int = 0
     final: str | None = None
+    batch_id: int | None = None
+    live: int = 0  # a batch message's jobs in a queue or a window
+
+
+@dataclass(slots=True)
+class _Backfill:
+    """Rows of a batch in (after, upto] made ``accepted`` behind the feeder's cursor."""
+
+    batch_id: int
+    after: int
+    upto: int
+    clamped: bool = False  # upto was cut to the cursor when the feeder first took it
 
 
 @dataclass(slots=True)
@@ -107,6 +128,11 @@ class Dispatcher:
         self._submitted_messages: list[Any] = []
         self._submitted_other: list[Any] = []  # late-matched receipts of those segments
         self._flush_scheduled = False
+        self.held_batches: set[int] = set()
+        self._batch_live: dict[int, MessageMeta] = {}  # batch messages with a job in memory
+        self._cursor = dict.fromkeys(self.channels, 0)
+        self._backfills: dict[str, collections.deque[_Backfill]] = {
+            name: collections.deque() for name in self.channels}
 
     # ------------------------------------------------------------------- running
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -129,6 +155,47 @@ class Dispatcher:
         """New rows for ``channel`` are committed: wake its feeder."""
         self._wake[channel].unpark_all()
 
+    # -------------------------------------------------------------------- batches
+    def hold(self, batch_id: int) -> None:
+        """Send nothing more of ``batch_id``: drop its queued jobs (a job still in a window
+        finishes; the batch's rows are the caller's to mark ``held``)."""
+        self.held_batches.add(batch_id)
+        for channel in self.channels.values():
+            queue = channel.queue
+            kept = [job for job in queue if not self.withdrawn(job)]
+            if len(kept) != len(queue):
+                queue.clear()
+                queue.extend(kept)
+
+    def release(self, batch_id: int) -> None:
+        """``batch_id`` may be sent again (its rows are flipped to ``accepted`` next)."""
+        self.held_batches.discard(batch_id)
+
+    def requeued(self, batch_id: int, first: int, last: int) -> None:
+        """Committed: the batch's rows with ids in [first, last] are ``accepted`` again."""
+        for name, backfills in self._backfills.items():
+            backfills.append(_Backfill(batch_id, first - 1, last))
+            self._wake[name].unpark_all()
+
+    def live_messages(self, batch_id: int) -> set[int]:
+        """Ids of the batch's messages with a job in memory; their pending submit marks are
+        queued for writing first, so a write queued after this call lands after them."""
+        self._flush_submitted()
+        return {mid for mid, meta in self._batch_live.items() if meta.batch_id == batch_id}
+
+    def withdrawn(self, job: Job) -> bool:
+        """ChannelSink: drop a job of a held batch when it is taken (its row stays held)."""
+        meta: MessageMeta | None = job.meta
+        if meta is None or meta.batch_id is None or meta.batch_id not in self.held_batches:
+            return False
+        self._unlive(meta)
+        return True
+
+    def _unlive(self, meta: MessageMeta) -> None:
+        meta.live -= 1
+        if meta.live <= 0:
+            self._batch_live.pop(meta.id, None)
+
     async def _restore(self) -> None:
         """Parked receipts and MO parts survive restarts: reload the recent ones."""
         since = self.wall_clock() - self.config.gateway.validity
@@ -143,28 +210,52 @@ class Dispatcher:
     # ------------------------------------------------------------------- feeding
     async def _feed(self, name: str) -> None:
         channel, link, wake = self.channels[name], self.links[name], self._wake[name]
-        cursor = 0
+        backfills = self._backfills[name]
         while True:
             if channel.depth >= _LOW_WATER:
                 with trio.move_on_after(0.2):
                     await wake.park()
                 continue
-            rows = await self.store.read(q.page_accepted, name, cursor, _PAGE)
+            if backfills:
+                await self._backfill(name, link, backfills)
+                continue
+            rows = await self.store.read(q.page_accepted, name, self._cursor[name], _PAGE)
             if rows:
-                cursor = rows[-1].id
+                self._cursor[name] = rows[-1].id
                 channel.enqueue(self._jobs(name, link, rows))
                 continue
             with trio.move_on_after(1.0):
                 await wake.park()
+
+    async def _backfill(self, name: str, link: Link, backfills: collections.deque[_Backfill]) -> None:
+        """One page of the first backfill. Rows above the cursor are the main feed's: no main
+        page is read while backfills wait, so cutting ``upto`` to the cursor once is exact."""
+        entry = backfills[0]
+        if not entry.clamped:
+            entry.upto, entry.clamped = min(entry.upto, self._cursor[name]), True
+        if entry.batch_id in self.held_batches or entry.after >= entry.upto:
+            backfills.popleft()
+            return
+        live = self.live_messages(entry.batch_id)
+        await self.store.execute([(q.BARRIER, {})])
+        rows = await self.store.read(q.page_accepted, name, entry.after, _PAGE, entry.batch_id, entry.upto)
+        if not rows:
+            backfills.popleft()
+            return
+        entry.after = rows[-1].id
+        self.channels[name].enqueue(self._jobs(name, link, [row for row in rows if row.id not in live]))
 
     def _jobs(self, channel: str, link: Link, rows: list[q.QueuedMessage]) -> list[Job]:
         jobs: list[Job] = []
         now = self.wall_clock()
         expired: list[Any] = []
         for row in rows:
+            batch_id = row.batch_id
+            if batch_id is not None and (batch_id in self.held_batches or row.id in self._batch_live):
+                continue  # held: the batch's resume feeds it; live: a job of it is in memory
             pdus = link.submits(OutboundText(row.to, row.text, reference=row.id & 0xFFFF))
             meta = MessageMeta(row.id, row.key_id, row.to, row.client_ref, row.callback_url,
-                               ["accepted"] * len(pdus))
+                               ["accepted"] * len(pdus), batch_id=batch_id)
             if row.expires_at < now:
                 expired.append(meta)
                 continue
@@ -174,6 +265,9 @@ class Dispatcher:
                     continue
                 meta.unsent += 1
                 jobs.append(Job(row.id, index, len(pdus), pdu, meta=meta))
+            if batch_id is not None and meta.unsent:
+                meta.live = meta.unsent
+                self._batch_live[row.id] = meta
         self.stats.accepted_loaded += len(rows)
         if expired:
             ops: list[Any] = []
@@ -196,6 +290,8 @@ class Dispatcher:
         if meta.statuses[job.index - 1] == "accepted":
             meta.statuses[job.index - 1] = "submitted"
         meta.unsent -= 1
+        if meta.batch_id is not None:
+            self._unlive(meta)
         if meta.unsent == 0:
             self._submitted_messages.append((q.MESSAGE_SUBMITTED, {"m_id": job.message_id, "at": wall}))
         sent = self._sent
@@ -228,6 +324,8 @@ class Dispatcher:
         wall = self.wall_clock()
         meta.statuses[job.index - 1] = "failed"
         meta.unsent -= 1
+        if meta.batch_id is not None:
+            self._unlive(meta)
         ops: list[Any] = [(q.SEGMENT_FINAL, {"m_id": job.message_id, "m_idx": job.index, "st": "failed",
                                              "r_stat": None, "r_err": code, "at": wall})]
         self._finalize(meta, "failed", code, reason, wall, ops)

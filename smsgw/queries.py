@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, case, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, case, delete, func, insert, literal, or_, select, update
 
 from .store.schema import (
     callbacks,
@@ -44,14 +44,17 @@ SEGMENT_FINAL = (
 )
 MESSAGE_SUBMITTED = (
     update(messages)
-    .where(and_(messages.c.id == bindparam("m_id"), messages.c.status == "accepted"))
+    # "held": the message's batch was paused while this submit was in flight; it did go out
+    .where(and_(messages.c.id == bindparam("m_id"),
+                or_(messages.c.status == "accepted", messages.c.status == "held")))
     .values(status="submitted", submitted_at=bindparam("at"))
 )
 MESSAGE_FINAL = (
     update(messages)
     # or_ rather than in_: an expanding IN is re-rendered per execute and refused by executemany
     .where(and_(messages.c.id == bindparam("m_id"),
-                or_(messages.c.status == "accepted", messages.c.status == "submitted")))
+                or_(messages.c.status == "accepted", messages.c.status == "submitted",
+                    messages.c.status == "held")))
     .values(status=bindparam("st"), error_code=bindparam("code"), error_message=bindparam("reason"),
             done_at=bindparam("at"))
 )
@@ -61,6 +64,8 @@ UNMATCHED_MATCHED = (
                 unmatched_reports.c.matched_message_id.is_(None)))
     .values(matched_message_id=bindparam("m_id"))
 )
+#: a no-op write: once it has committed, every write queued before it has too
+BARRIER = select(literal(1))
 #: one part: a deliver the operator sends again (it missed our response) replaces its row
 DELETE_MO_PART = delete(mo_parts).where(
     and_(mo_parts.c.channel == bindparam("ch"), mo_parts.c.from_number == bindparam("src"),
@@ -86,6 +91,7 @@ class QueuedMessage:
     callback_url: str | None
     expires_at: float
     done: frozenset[int]  # segment indexes already submitted or final
+    batch_id: int | None = None
 
 
 @dataclass(slots=True)
@@ -102,11 +108,18 @@ class SentSegment:
     statuses: list[str]  # of every segment, by index
 
 
-def page_accepted(conn: Connection, channel: str, after: int, limit: int) -> list[QueuedMessage]:
+def page_accepted(conn: Connection, channel: str, after: int, limit: int, batch_id: int | None = None,
+                  upto: int | None = None) -> list[QueuedMessage]:
+    """The next ``accepted`` messages of ``channel`` after id ``after``; with ``batch_id``, only that
+    batch's up to id ``upto`` (a batch started or resumed: its rows behind the feeder's cursor)."""
     m = messages.c
+    where = [m.channel == channel, m.status == "accepted", m.id > after]
+    if batch_id is not None:
+        where += [m.batch_id == batch_id, m.id <= (upto if upto is not None else after)]
     rows = conn.execute(
-        select(m.id, m.key_id, m.to_number, m.text, m.segments, m.client_ref, m.callback_url, m.expires_at)
-        .where(and_(m.channel == channel, m.status == "accepted", m.id > after))
+        select(m.id, m.key_id, m.to_number, m.text, m.segments, m.client_ref, m.callback_url, m.expires_at,
+               m.batch_id)
+        .where(and_(*where))
         .order_by(m.id)
         .limit(limit)
     ).all()
@@ -120,7 +133,7 @@ def page_accepted(conn: Connection, channel: str, after: int, limit: int) -> lis
             done.setdefault(message_id, set()).add(idx)
     return [
         QueuedMessage(r.id, r.key_id, r.to_number, r.text, r.segments, r.client_ref, r.callback_url,
-                      r.expires_at, frozenset(done.get(r.id, ())))
+                      r.expires_at, frozenset(done.get(r.id, ())), r.batch_id)
         for r in rows
     ]
 

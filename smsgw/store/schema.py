@@ -78,7 +78,7 @@ messages = Table(
     Column("expires_at", Float, nullable=False),
     UniqueConstraint("key_id", "client_ref"),
     Index(None, "channel", "status", "id"),
-    Index(None, "batch_id", "status"),
+    Index(None, "batch_id", "status", "id"),  # batch progress counts, export and start/pause pages
     Index(None, "status", "expires_at"),
 )
 
@@ -190,6 +190,29 @@ batches = Table(
     Column("channel", String(64)),
     Column("send_at", Float),
     Column("created_at", Float, nullable=False),
+    # --- batch jobs (issue 5)
+    Column("started_at", Float),
+    Column("done_at", Float),
+    # final counts, written once nothing of the batch is pending (progress is counted until then)
+    Column("submitted", Integer),
+    Column("delivered", Integer),
+    Column("failed", Integer),
+    Column("cancelled", Integer),
+    Index(None, "key_id", "id"),
+    Index(None, "state"),
+)
+
+# --- batch jobs (issue 5)
+
+batch_rejects = Table(
+    "batch_rejects",
+    metadata,
+    Column("batch_id", BigInteger, nullable=False),
+    Column("line", Integer, nullable=False),  # CSV record number, the header being 1; JSON: index + 1
+    Column("number", String(64), nullable=False),  # as written in the upload (cut to 64 characters)
+    Column("code", String(32), nullable=False),
+    Column("message", String(255), nullable=False),
+    PrimaryKeyConstraint("batch_id", "line"),
 )
 
 # --- number lists (issue 5)

@@ -1,0 +1,615 @@
+"""Batch jobs: many recipients, one content, a lifecycle (docs/platform-batches.md).
+
+    loading ──> scheduled ──> running ──> done
+       │            │  ^         │  ^
+       │            v  │         v  │
+       │           paused <──────┘  │      (resume: running, or scheduled if send_at is ahead)
+       │            │               │
+       └─ deleted   └──> cancelled <┘      (from scheduled, running or paused)
+
+Rows are drafted and admitted by ``Intake`` like single messages, de-duplicated within the
+batch, and written a chunk at a time; refused rows go to ``batch_rejects`` with their code.
+A message of a batch that is not running has the status ``held``: the feeders page only
+``accepted`` rows, expiry only ``accepted``/``submitted`` ones. Starting (or resuming) flips
+``held`` to ``accepted`` a page at a time, setting ``expires_at`` then, and hands each page to
+the dispatcher (``Dispatcher.requeued``); pausing holds the batch in the dispatcher first (its
+queued jobs are dropped) and flips ``accepted`` back to ``held``; cancelling marks what was not
+sent ``rejected`` with the code ``batch_cancelled``.
+
+An upload streamed as multipart is verified only when its body ends (the signature covers the
+body's hash), so its rows are written ``held`` under a batch in state ``loading``; a failed
+check or a broken upload deletes them again (and at start, any batch left ``loading``).
+
+The background task (``run``) starts due scheduled batches, flips started ones, finishes
+cancellations and marks a running batch ``done`` with its final counts once none of its
+messages is pending.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import structlog
+import trio
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
+
+from . import queries as q
+from .dispatch import Dispatcher
+from .http.errors import HTTPError, Refused
+from .intake import Draft, Intake
+from .keys import ApiKey
+from .numberset import NumberSet
+from .store.errors import WriteFailed
+from .store.schema import batch_rejects, batches, messages, segments
+
+log = structlog.get_logger("smsgw.batches")
+
+STATES = ("loading", "scheduled", "running", "paused", "done", "cancelled")
+CHUNK = 1000  # rows per write while loading
+PAGE = 5000  # messages per flip (start, pause, cancel) and per delete
+MAX_JSON_RECIPIENTS = 10_000
+BATCH_FIELDS = ("template_id", "signature", "channel", "callback_url")  # a refusal naming one fails the upload
+PENDING = ("held", "accepted", "submitted")
+CANCELLED_CODE = "batch_cancelled"
+_TICK = 1.0
+
+
+def parse_send_at(value: object) -> float | None:
+    """``send_at``: unix seconds (number or digits) or ISO 8601 (without a zone: the server's local time)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise HTTPError(400, "invalid_send_at", "\"send_at\" must be unix seconds or an ISO 8601 time", "send_at")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+        try:
+            return datetime.fromisoformat(value.strip().replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            pass
+    raise HTTPError(400, "invalid_send_at",
+                    f"\"send_at\" must be unix seconds or an ISO 8601 time like 2026-12-01T09:30:00+08:00,"
+                    f" not {value!r}", "send_at")
+
+
+@dataclass(slots=True)
+class BatchFields:
+    """What every row of a batch shares."""
+
+    template_id: str | None
+    signature: str | None
+    channel: str | None
+    text: str | None
+    callback_url: str | None
+    send_at: float | None
+
+    @classmethod
+    def parse(cls, body: Mapping[str, Any], channels: Iterable[str]) -> BatchFields:
+        values: dict[str, str | None] = {}
+        for name in (*BATCH_FIELDS, "text"):
+            value = body.get(name)
+            if value == "":
+                value = None
+            if value is not None and not isinstance(value, str):
+                raise HTTPError(400, f"invalid_{name}", f"\"{name}\" must be a string", name)
+            values[name] = value
+        if values["template_id"] is None and values["text"] is None:
+            raise HTTPError(400, "missing_content", "give \"template_id\" (and params per recipient) or \"text\"",
+                            "template_id")
+        known = list(channels)
+        if values["channel"] is not None and values["channel"] not in known:
+            raise HTTPError(400, "unknown_channel",
+                            f"channel {values['channel']!r} is not configured; known: {', '.join(known)}", "channel")
+        return cls(values["template_id"], values["signature"], values["channel"], values["text"],
+                   values["callback_url"], parse_send_at(body.get("send_at")))
+
+    def message_body(self, to: object, params: dict[str, str]) -> dict[str, Any]:
+        """One recipient's request as ``Intake.draft`` takes it. With raw text, ``{column}``
+        placeholders are filled from the recipient's params (the content rules still apply)."""
+        body: dict[str, Any] = {"to": to, "signature": self.signature, "channel": self.channel,
+                                "callback_url": self.callback_url}
+        if self.template_id is not None:
+            body |= {"template_id": self.template_id, "params": params}
+        if self.text is not None:
+            text = self.text
+            for name, value in params.items():
+                text = text.replace("{" + name + "}", value)
+            body["text"] = text
+        return {k: v for k, v in body.items() if v is not None}
+
+
+class Loader:
+    """The rows of one upload: drafted, de-duplicated, admitted, written ``CHUNK`` at a time."""
+
+    def __init__(self, batches: Batches, key: ApiKey, fields: BatchFields, *, status: str) -> None:
+        self.batches, self.intake, self.key, self.fields = batches, batches.intake, key, fields
+        self.status = status  # of the messages written: "held", or "accepted" for a batch verified and running
+        self.id = self.intake.ids.next()
+        self.now = self.intake.wall_clock()
+        self.total = self.accepted = self.rejected = 0
+        self.seen = NumberSet()
+        self.sample: str | None = None  # the first accepted text: what the history's content filter sees
+        self.kind: str | None = None
+        self.ops: list[Any] = []
+        self.drafts: list[Draft] = []  # of the chunk not yet written
+        self.rejects: list[dict[str, Any]] = []
+
+    def batch_row(self, state: str) -> dict[str, Any]:
+        f = self.fields
+        return {"id": self.id, "key_id": self.key.id, "state": state, "total": self.total, "accepted": self.accepted,
+                "rejected": self.rejected, "template_id": f.template_id, "signature": f.signature,
+                "text": f.text if f.text is not None else self.sample, "channel": f.channel, "send_at": f.send_at,
+                "created_at": self.now, "started_at": None, "done_at": None, "submitted": None, "delivered": None,
+                "failed": None, "cancelled": None}
+
+    def row(self, line: int, to: object, params: dict[str, str]) -> None:
+        """One recipient; a refusal is recorded (``Refused`` naming a batch-wide field is raised)."""
+        self.total += 1
+        intake = self.intake
+        try:
+            draft = intake.draft(self.fields.message_body(to, params), self.key)
+            if not self.seen.add(draft.to):
+                raise Refused(400, "duplicate", f"{draft.to} is already a recipient of this batch", "to")
+            intake.admit(self.key, draft, self.now, quota=False)
+        except Refused as exc:
+            if exc.field in BATCH_FIELDS:
+                raise
+            self._reject(line, to, exc.code, exc.message)
+            return
+        self.accepted += 1
+        if self.sample is None:
+            self.sample, self.kind = draft.text, draft.kind
+        self.drafts.append(draft)
+        message_ops = intake.ops(self.key.id, draft, intake.ids.next(), self.now, self.id)
+        message_ops[0][1]["status"] = self.status
+        self.ops.extend(message_ops)
+
+    def refuse(self, line: int, to: object, code: str, message: str) -> None:
+        """A row the caller found unusable before drafting (wrong shape)."""
+        self.total += 1
+        self._reject(line, to, code, message)
+
+    def _reject(self, line: int, to: object, code: str, message: str) -> None:
+        self.rejected += 1
+        self.rejects.append({"batch_id": self.id, "line": line, "number": str(to if to is not None else "")[:64],
+                             "code": code[:32], "message": message[:255]})
+
+    def chunk_ops(self) -> list[Any]:
+        """The pending rows as ops, grouped by statement (each group runs as one executemany):
+        messages, their segments, the rejected rows."""
+        ops = [op for op in self.ops if op[0] is q.INSERT_MESSAGE]
+        ops += [op for op in self.ops if op[0] is not q.INSERT_MESSAGE]
+        ops += [(_INSERT_REJECT, row) for row in self.rejects]
+        return ops
+
+    async def flush(self) -> None:
+        """Write the pending chunk; on failure uncount its sends and raise."""
+        ops = self.chunk_ops()
+        drafts = self.drafts
+        self.ops, self.drafts, self.rejects = [], [], []
+        if not ops:
+            return
+        try:
+            await self.intake.store.execute(ops)
+        except WriteFailed:
+            self.intake.release(self.key, drafts, quota=False)
+            raise
+
+    @property
+    def full(self) -> bool:
+        return len(self.drafts) + len(self.rejects) >= CHUNK
+
+
+_INSERT_REJECT = insert(batch_rejects)
+
+
+@dataclass(slots=True)
+class _Cached:
+    until: float
+    counts: dict[str, int]
+
+
+@dataclass(slots=True)
+class _Work:
+    activate: set[int] = field(default_factory=set)  # running batches with held rows to flip
+    pause: set[int] = field(default_factory=set)  # paused batches with accepted rows to flip back
+    cancel: set[int] = field(default_factory=set)  # cancelled batches with rows left to mark
+    running: set[int] = field(default_factory=set)  # to watch for done
+
+
+class Batches:
+    """The batch service behind api_batches: creating, controlling, reading; ``run`` is its task."""
+
+    def __init__(self, intake: Intake) -> None:
+        self.intake = intake
+        self.store = intake.store
+        self.work = _Work()
+        self._locks: dict[int, trio.Lock] = collections.defaultdict(trio.Lock)
+        self._wake = trio.lowlevel.ParkingLot()
+        self._cache: dict[int, _Cached] = {}
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        return self.intake.dispatcher
+
+    # ------------------------------------------------------------------ creating
+    def upload_loader(self, key: ApiKey, fields: BatchFields) -> Loader:
+        """Rows of a streamed upload: held until the body is verified and the batch starts."""
+        self.intake._check_open()
+        return Loader(self, key, fields, status="held")
+
+    async def create_json(self, key: ApiKey, body: Mapping[str, Any]) -> dict[str, Any]:
+        """A JSON batch (verified already): one transaction for the batch and all its rows."""
+        fields = BatchFields.parse(body, self.dispatcher.channels)
+        recipients = body.get("recipients")
+        if not isinstance(recipients, list) or not recipients:
+            raise HTTPError(400, "missing_recipients", "\"recipients\" must be a non-empty list", "recipients")
+        if len(recipients) > MAX_JSON_RECIPIENTS:
+            raise HTTPError(413, "batch_too_large",
+                            f"at most {MAX_JSON_RECIPIENTS} recipients per JSON batch; upload a CSV file for more",
+                            "recipients")
+        self.intake._check_open()
+        starts_now = fields.send_at is None or fields.send_at <= self.intake.wall_clock()
+        # verified and starting now: straight to "accepted" (fresh ids: the main feed takes them)
+        loader = Loader(self, key, fields, status="accepted" if starts_now else "held")
+        for line, item in enumerate(recipients, 1):
+            if not isinstance(item, dict):
+                loader.refuse(line, None, "malformed_row", "a recipient must be an object {\"to\", \"params\"}")
+                continue
+            params = item.get("params") or {}
+            if not isinstance(params, dict) or not all(isinstance(v, str | int | float) for v in params.values()):
+                loader.refuse(line, item.get("to"), "invalid_params", "\"params\" must be an object of strings")
+                continue
+            loader.row(line, item.get("to"), {str(k): str(v) for k, v in params.items()})
+        state = "running" if starts_now else "scheduled"
+        row = loader.batch_row(state)
+        row["started_at"] = loader.now if state == "running" else None
+        ops = [(insert(batches), row), *loader.chunk_ops()]
+        drafts = loader.drafts
+        try:
+            await self.store.execute(ops)
+        except WriteFailed:
+            self.intake.release(key, drafts, quota=False)
+            raise
+        self._started(loader.id, state, held=loader.status == "held")
+        if loader.status == "accepted":
+            for channel in {d.channel for d in drafts}:
+                self.dispatcher.accepted(channel)
+        return {"id": str(loader.id), "total": loader.total, "accepted": loader.accepted, "rejected": loader.rejected}
+
+    async def begin_upload(self, loader: Loader) -> None:
+        """The ``loading`` batch row, before the first rows of a streamed upload."""
+        self.dispatcher.hold(loader.id)
+        await self.store.execute([(insert(batches), loader.batch_row("loading"))])
+
+    async def finish_upload(self, loader: Loader) -> dict[str, Any]:
+        """The body was verified: the batch becomes scheduled or running."""
+        await loader.flush()
+        now = self.intake.wall_clock()
+        send_at = loader.fields.send_at
+        state = "scheduled" if send_at is not None and send_at > now else "running"
+        await self.store.execute([(update(batches).where(batches.c.id == loader.id), {
+            "state": state, "total": loader.total, "accepted": loader.accepted, "rejected": loader.rejected,
+            "text": loader.batch_row(state)["text"], "started_at": now if state == "running" else None})])
+        self._started(loader.id, state, held=True)
+        return {"id": str(loader.id), "total": loader.total, "accepted": loader.accepted, "rejected": loader.rejected}
+
+    async def abandon_upload(self, loader: Loader) -> None:
+        """The upload failed (bad signature, broken body, refused field): delete what it wrote and
+        uncount its sends."""
+        await discard(self, loader.id, loader.key, loader.kind)
+
+    def _started(self, batch_id: int, state: str, *, held: bool) -> None:
+        if state == "running":
+            self.dispatcher.release(batch_id)
+            self.work.running.add(batch_id)
+            if held:
+                self.work.activate.add(batch_id)
+                self._wake.unpark_all()
+        else:
+            self.dispatcher.release(batch_id)  # scheduled: rows are held in the store
+
+    # --------------------------------------------------------------- controlling
+    async def pause(self, batch_id: int, key_id: str | None) -> dict[str, Any]:
+        row = await self._row_or_404(batch_id, key_id)
+        if row.state not in ("scheduled", "running"):
+            raise _bad_state(row.state, "pause", "scheduled or running")
+        self.dispatcher.hold(batch_id)
+        async with self._locks[batch_id]:
+            row = await self._row_or_404(batch_id, key_id)
+            if row.state not in ("scheduled", "running"):
+                raise _bad_state(row.state, "pause", "scheduled or running")
+            await self.store.execute([(_SET_STATE, {"b_id": batch_id, "st": "paused"})])
+            self.work.running.discard(batch_id)
+            self.work.activate.discard(batch_id)
+            await self._flip(batch_id, "accepted", "held")
+        return {"id": str(batch_id), "state": "paused"}
+
+    async def resume(self, batch_id: int, key_id: str | None) -> dict[str, Any]:
+        async with self._locks[batch_id]:
+            row = await self._row_or_404(batch_id, key_id)
+            if row.state != "paused":
+                raise _bad_state(row.state, "resume", "paused")
+            now = self.intake.wall_clock()
+            state = "scheduled" if row.send_at is not None and row.send_at > now else "running"
+            values = {"state": state}
+            if state == "running" and row.started_at is None:
+                values["started_at"] = now
+            await self.store.execute([(update(batches).where(batches.c.id == batch_id), values)])
+            self._started(batch_id, state, held=True)
+        return {"id": str(batch_id), "state": state}
+
+    async def cancel(self, batch_id: int, key_id: str | None) -> dict[str, Any]:
+        row = await self._row_or_404(batch_id, key_id)
+        if row.state not in ("scheduled", "running", "paused"):
+            raise _bad_state(row.state, "cancel", "scheduled, running or paused")
+        self.dispatcher.hold(batch_id)
+        async with self._locks[batch_id]:
+            row = await self._row_or_404(batch_id, key_id)
+            if row.state not in ("scheduled", "running", "paused"):
+                raise _bad_state(row.state, "cancel", "scheduled, running or paused")
+            await self.store.execute([(_SET_STATE, {"b_id": batch_id, "st": "cancelled"})])
+            self.work.running.discard(batch_id)
+            self.work.activate.discard(batch_id)
+            await self._cancel_rows(batch_id)
+        return {"id": str(batch_id), "state": "cancelled"}
+
+    # ---------------------------------------------------------------- background
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Recover (before the dispatcher starts: held batches must be known to its feeders),
+        then start, flip, finish and close batches as they fall due."""
+        await self._recover()
+        task_status.started()
+        while True:
+            try:
+                await self.tick()
+            except WriteFailed as exc:
+                log.error("batch_tick_failed", error=str(exc))
+            with trio.move_on_after(_TICK):
+                await self._wake.park()
+
+    async def _recover(self) -> None:
+        rows = await self.store.read(_unfinished)
+        for row in rows:
+            if row.state == "loading":
+                log.info("batch_upload_abandoned", batch=row.id)
+                await discard(self, row.id, None, None)
+            elif row.state in ("paused", "cancelled", "scheduled"):
+                self.dispatcher.hold(row.id)
+                if row.state == "paused":
+                    self.work.pause.add(row.id)
+                elif row.state == "cancelled":
+                    self.work.cancel.add(row.id)
+            else:  # running: rows still held if a flip was cut short
+                self.work.running.add(row.id)
+                self.work.activate.add(row.id)
+
+    async def tick(self) -> None:
+        now = self.intake.wall_clock()
+        for batch_id in await self.store.read(_due, now):
+            async with self._locks[batch_id]:
+                await self.store.execute([(update(batches).where(and_(batches.c.id == batch_id,
+                                                                      batches.c.state == "scheduled")),
+                                           {"state": "running", "started_at": now})])
+                self._started(batch_id, "running", held=True)
+        for batch_id in list(self.work.pause):
+            async with self._locks[batch_id]:
+                await self._flip(batch_id, "accepted", "held")
+                self.work.pause.discard(batch_id)
+        for batch_id in list(self.work.activate):
+            async with self._locks[batch_id]:
+                if batch_id in self.work.activate:
+                    await self._activate(batch_id)
+        for batch_id in list(self.work.cancel):
+            async with self._locks[batch_id]:
+                await self._cancel_rows(batch_id)
+        for batch_id in list(self.work.running):
+            if batch_id in self.work.activate:
+                continue
+            async with self._locks[batch_id]:
+                if batch_id in self.work.running and not await self.store.read(_has_pending, batch_id):
+                    await self._settle(batch_id, "done")
+                    self.work.running.discard(batch_id)
+
+    def wake(self) -> None:
+        self._wake.unpark_all()
+
+    async def _activate(self, batch_id: int) -> None:
+        """Flip the batch's held rows to accepted a page at a time, each page handed to the feeders;
+        stops early if the batch is held again (paused or cancelled meanwhile)."""
+        dispatcher = self.dispatcher
+        after = 0
+        while batch_id not in dispatcher.held_batches:
+            last = await self.store.read(_page_end, batch_id, "held", after, PAGE)
+            if last is None:
+                self.work.activate.discard(batch_id)
+                return
+            expires = self.intake.wall_clock() + self.intake.validity
+            await self.store.execute([(_flip_statement("held", "accepted"),
+                                       {"b_id": batch_id, "lo": after, "hi": last, "exp": expires})])
+            dispatcher.requeued(batch_id, after + 1, last)
+            after = last
+
+    async def _flip(self, batch_id: int, old: str, new: str) -> None:
+        after = 0
+        while (last := await self.store.read(_page_end, batch_id, old, after, PAGE)) is not None:
+            await self.store.execute([(_flip_statement(old, new), {"b_id": batch_id, "lo": after, "hi": last})])
+            after = last
+
+    async def _cancel_rows(self, batch_id: int) -> None:
+        """Mark the batch's unsent messages ``rejected``/``batch_cancelled``, except those with a
+        job in a window (they finish as sent); settle the batch once none is left."""
+        live = self.dispatcher.live_messages(batch_id)
+        now = self.intake.wall_clock()
+        for status in ("held", "accepted"):
+            after = 0
+            while (last := await self.store.read(_page_end, batch_id, status, after, PAGE)) is not None:
+                m = messages.c
+                where = [m.batch_id == batch_id, m.status == status, m.id > after, m.id <= last]
+                if live:
+                    where.append(m.id.not_in(sorted(live)))
+                await self.store.execute([(update(messages).where(and_(*where)).values(
+                    status="rejected", error_code=CANCELLED_CODE, done_at=now,
+                    error_message="the batch was cancelled before this message was sent"), {})])
+                after = last
+        if not await self.store.read(_has_unsent, batch_id):
+            await self._settle(batch_id, "cancelled")
+            self.work.cancel.discard(batch_id)
+        else:
+            self.work.cancel.add(batch_id)
+
+    async def _settle(self, batch_id: int, state: str) -> None:
+        counts = _progress_counts(await self.store.read(_status_counts, batch_id))
+        await self.store.execute([(update(batches).where(batches.c.id == batch_id), {
+            "state": state, "done_at": self.intake.wall_clock(), "submitted": counts["submitted"],
+            "delivered": counts["delivered"], "failed": counts["failed"], "cancelled": counts["cancelled"]})])
+        self._cache.pop(batch_id, None)
+        log.info("batch_settled", batch=batch_id, state=state, **counts)
+
+    # ------------------------------------------------------------------- reading
+    async def progress(self, batch_id: int, key_id: str | None) -> dict[str, Any]:
+        row = await self._row_or_404(batch_id, key_id)
+        if row.done_at is not None:
+            counts = {"submitted": row.submitted, "delivered": row.delivered, "failed": row.failed,
+                      "cancelled": row.cancelled, "pending": 0}
+        else:
+            counts = await self._live_counts(batch_id)
+        state = row.state
+        if state == "running" and counts["pending"] == 0 and batch_id not in self.work.activate:
+            state = "done"  # the background task records it within a second
+        return {**describe(row), "state": state, **counts}
+
+    async def _live_counts(self, batch_id: int) -> dict[str, int]:
+        """Counted by status on the (batch_id, status, id) index; a million rows take a while, so a
+        count is reused for five times as long as it took (at least a second)."""
+        now = time.monotonic()
+        cached = self._cache.get(batch_id)
+        if cached is not None and cached.until > now:
+            return cached.counts
+        counts = _progress_counts(await self.store.read(_status_counts, batch_id))
+        took = time.monotonic() - now
+        if len(self._cache) > 1000:
+            self._cache.clear()
+        self._cache[batch_id] = _Cached(time.monotonic() + max(1.0, 5 * took), counts)
+        return counts
+
+    async def row(self, batch_id: int, key_id: str | None) -> Any:
+        return await self._row_or_404(batch_id, key_id)
+
+    async def _row_or_404(self, batch_id: int, key_id: str | None) -> Any:
+        row = await self.store.read(_batch_row, batch_id, key_id)
+        if row is None or row.state == "loading":
+            raise HTTPError(404, "not_found", f"no batch {batch_id} for this key")
+        return row
+
+
+# ------------------------------------------------------------------------ SQL
+_SET_STATE = update(batches).where(batches.c.id == bindparam("b_id")).values(state=bindparam("st"))
+
+
+def _flip_statement(old: str, new: str) -> Any:
+    m = messages.c
+    statement = update(messages).where(and_(m.batch_id == bindparam("b_id"), m.status == old,
+                                            m.id > bindparam("lo"), m.id <= bindparam("hi")))
+    values: dict[str, Any] = {"status": new}
+    if new == "accepted":
+        values["expires_at"] = bindparam("exp")
+    return statement.values(**values)
+
+
+def _bad_state(state: str, action: str, allowed: str) -> HTTPError:
+    return HTTPError(409, "invalid_state", f"cannot {action} a batch that is {state}; it must be {allowed}")
+
+
+def describe(row: Any) -> dict[str, Any]:
+    return {"id": str(row.id), "state": row.state, "total": row.total, "accepted": row.accepted,
+            "rejected": row.rejected, "template_id": row.template_id, "signature": row.signature,
+            "text": row.text, "channel": row.channel, "send_at": row.send_at, "created_at": row.created_at,
+            "started_at": row.started_at, "done_at": row.done_at}
+
+
+def _progress_counts(by_status: Mapping[str, int]) -> dict[str, int]:
+    delivered = by_status.get("delivered", 0)
+    failed = by_status.get("failed", 0) + by_status.get("expired", 0)
+    return {"submitted": by_status.get("submitted", 0) + delivered + failed, "delivered": delivered,
+            "failed": failed, "pending": sum(by_status.get(s, 0) for s in PENDING),
+            "cancelled": by_status.get("rejected", 0)}
+
+
+def _batch_row(conn: Connection, batch_id: int, key_id: str | None) -> Any:
+    query = select(batches).where(batches.c.id == batch_id)
+    if key_id is not None:
+        query = query.where(batches.c.key_id == key_id)
+    return conn.execute(query).first()
+
+
+def _status_counts(conn: Connection, batch_id: int) -> dict[str, int]:
+    m = messages.c
+    return {status: n for status, n in conn.execute(
+        select(m.status, func.count()).where(m.batch_id == batch_id).group_by(m.status))}
+
+
+def _has_pending(conn: Connection, batch_id: int) -> bool:
+    m = messages.c
+    return conn.execute(select(m.id).where(m.batch_id == batch_id, m.status.in_(PENDING)).limit(1)).first() is not None
+
+
+def _has_unsent(conn: Connection, batch_id: int) -> bool:
+    m = messages.c
+    return conn.execute(select(m.id).where(m.batch_id == batch_id, m.status.in_(("held", "accepted")))
+                        .limit(1)).first() is not None
+
+
+def _page_end(conn: Connection, batch_id: int, status: str, after: int, size: int) -> int | None:
+    """The id ending the next page of ``size`` messages of the batch in ``status`` after ``after``."""
+    m = messages.c
+    ids = conn.execute(select(m.id).where(m.batch_id == batch_id, m.status == status, m.id > after)
+                       .order_by(m.id).limit(size)).scalars().all()
+    return ids[-1] if ids else None
+
+
+def _unfinished(conn: Connection) -> list[Any]:
+    b = batches.c
+    return list(conn.execute(select(b.id, b.state).where(or_(
+        b.state.in_(("loading", "scheduled", "running", "paused")),
+        and_(b.state == "cancelled", b.done_at.is_(None))))).all())
+
+
+def _due(conn: Connection, now: float) -> list[int]:
+    b = batches.c
+    return list(conn.execute(select(b.id).where(b.state == "scheduled", b.send_at <= now)).scalars().all())
+
+
+async def discard(service: Batches, batch_id: int, key: ApiKey | None, kind: str | None) -> None:
+    """Delete a batch that never became valid, its messages and rejects; uncount the sends of
+    ``key`` (when known: the upload's own failure) a page at a time."""
+    store, intake = service.store, service.intake
+    service.dispatcher.hold(batch_id)
+    while True:
+        rows = await store.read(_page_of_batch, batch_id, PAGE)
+        if not rows:
+            break
+        ids = [row.id for row in rows]
+        await store.execute([(delete(segments).where(segments.c.message_id.in_(ids)), {}),
+                             (delete(messages).where(messages.c.id.in_(ids)), {})])
+        if key is not None:
+            intake.release(key, [Draft(r.to_number, r.text, r.channel, r.segments, None, None, r.signature,
+                                       r.template_id, kind) for r in rows], quota=False)
+    await store.execute([(delete(batch_rejects).where(batch_rejects.c.batch_id == batch_id), {}),
+                         (delete(batches).where(batches.c.id == batch_id), {})])
+    service.dispatcher.release(batch_id)
+
+
+def _page_of_batch(conn: Connection, batch_id: int, size: int) -> list[Any]:
+    m = messages.c
+    return list(conn.execute(select(m.id, m.to_number, m.text, m.channel, m.segments, m.signature, m.template_id)
+                             .where(m.batch_id == batch_id).limit(size)).all())
