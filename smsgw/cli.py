@@ -274,9 +274,11 @@ def channels(ctx: CliContext, as_json: bool) -> None:
 @click.option("--signature", default=None, help="Approved signature name.")
 @click.option("--channel", default=None, help="Send through this channel instead of routing by prefix.")
 @click.option("--client-ref", default=None, help="Idempotency reference.")
+@click.option("--wait", "wait_seconds", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+              help="Then wait up to SECONDS for the final status and print it (exit 1 unless delivered).")
 @click.pass_obj
 def send(ctx: CliContext, to: str, text: str | None, template: str | None, params: tuple[str, ...],
-         signature: str | None, channel: str | None, client_ref: str | None) -> None:
+         signature: str | None, channel: str | None, client_ref: str | None, wait_seconds: float | None) -> None:
     """Submit one message through the HTTP API and print its id."""
     if (text is None) == (template is None):
         raise click.UsageError("give exactly one of --text and --template")
@@ -293,6 +295,41 @@ def send(ctx: CliContext, to: str, text: str | None, template: str | None, param
             body[name] = value
     result = api_call(ctx, "POST", "/v1/messages", body)
     click.echo(result["id"])
+    if wait_seconds is not None:
+        import time
+
+        deadline = time.monotonic() + wait_seconds
+        while (message := api_call(ctx, "GET", f"/v1/messages/{result['id']}"))["status"] not in FINAL_STATUSES \
+                and time.monotonic() < deadline:
+            time.sleep(0.2)
+        _print_message(message)
+        if message["status"] != "delivered":
+            raise Failed(f"message {result['id']} is {message['status']}")
+
+
+FINAL_STATUSES = frozenset({"delivered", "failed", "expired", "rejected"})
+
+
+def _print_message(message: dict[str, Any]) -> None:
+    error = message.get("error") or {}
+    click.echo(f"{message['id']}  {message['status']}  to {message['to']} via {message['channel']}"
+               + (f"  error {error.get('code')}: {error.get('message')}" if error else ""))
+    for part in message["segments"]:
+        receipt = (f"  stat {part['stat']}" if part["stat"] else "") + (f" err {part['err']}" if part["err"] else "")
+        click.echo(f"  segment {part['index']}: {part['status']:<10} smsc_id {part['smsc_id'] or '-'}{receipt}")
+
+
+@main.command()
+@click.argument("message_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON of GET /v1/messages/{id}.")
+@click.pass_obj
+def status(ctx: CliContext, message_id: str, as_json: bool) -> None:
+    """Status of one message and of each of its segments."""
+    message = api_call(ctx, "GET", f"/v1/messages/{message_id}")
+    if as_json:
+        click.echo(json.dumps(message, indent=2, ensure_ascii=False))
+        return
+    _print_message(message)
 
 
 @main.command()

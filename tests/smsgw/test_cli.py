@@ -176,6 +176,13 @@ async def test_channels_send_and_api_errors_against_a_gateway(tmp_path: Path) ->
             message_id = done.stdout.decode().strip()
             assert message_id.isdigit()
             await h.wait_status(message_id, {"delivered"})
+            done = await trio.run_process(_cli(h, "status", message_id), env=_env(h), capture_stdout=True,
+                                          check=False)
+            assert done.returncode == 0 and f"{message_id}  delivered".encode() in done.stdout
+            assert b"segment 1: delivered" in done.stdout
+            done = await trio.run_process(_cli(h, "send", "--to", NUMBER["smpp"], "--text", "wait", "--wait", "10"),
+                                          env=_env(h), capture_stdout=True, check=False)
+            assert done.returncode == 0 and b"  delivered  to " in done.stdout, done.stdout
             # the API's refusal is the CLI's failure, with the API's code
             done = await trio.run_process(_cli(h, "channels"), env=_env(h, ("ak_nobody", "x")),
                                           capture_stderr=True, check=False)
