@@ -91,15 +91,15 @@ class CmppAdapter(Adapter):
             segment = (0, pdu.pk_total, pdu.pk_number)
         alphabet = _ALPHABETS.get(pdu.msg_fmt)  # type: ignore[call-overload]
         return SubmitInfo(
-            source=pdu.src_id,
-            dests=list(pdu.dest_terminal_ids),
-            data=pdu.msg_content,
-            coding=pdu.msg_fmt,
-            text=decode(data, alphabet) if alphabet else data.hex(),
-            wants_report=pdu.registered_delivery == 1,
-            segment=segment,
-            fields={"service_id": pdu.service_id, "msg_src": pdu.msg_src, "pk_total": pdu.pk_total,
-                    "pk_number": pdu.pk_number, "tp_udhi": pdu.tp_udhi},
+            pdu.src_id,
+            list(pdu.dest_terminal_ids),
+            pdu.msg_content,
+            pdu.msg_fmt,
+            decode(data, alphabet) if alphabet else data.hex(),
+            pdu.registered_delivery == 1,  # wants_report
+            segment,
+            {"service_id": pdu.service_id, "msg_src": pdu.msg_src, "pk_total": pdu.pk_total,
+             "pk_number": pdu.pk_number, "tp_udhi": pdu.tp_udhi},
         )
 
     def new_message_id(self, wall_time: float) -> Accepted:

@@ -33,7 +33,7 @@ _REPORT_SIZE = 122
 
 
 def text_of(data: bytes, fmt: int) -> str:
-    alphabet = _ALPHABETS.get(MsgFormat(fmt)) if fmt in MsgFormat._value2member_map_ else None
+    alphabet = _ALPHABETS.get(fmt)  # type: ignore[call-overload]  # IntEnum keys match plain ints
     return decode(data, alphabet) if alphabet else data.hex()
 
 
@@ -73,25 +73,27 @@ class SmgpAdapter(Adapter):
 
     def submit_info(self, pdu: Submit) -> SubmitInfo:
         data, segment = pdu.msg_content, None
-        if pdu.udhi:
-            try:
-                udh, data = parse_udh(pdu.msg_content)
-            except UdhError:
-                udh = None
-            if udh is not None and udh.concat is not None:
-                segment = udh.concat
-        elif (pdu.pk_total or 1) > 1:
-            segment = (0, pdu.pk_total or 1, pdu.pk_number or 1)
+        pk_total = pk_number = tp_udhi = None
+        if pdu.tlvs:  # the TLV properties each search the list: only when there is one
+            pk_total, pk_number, tp_udhi = pdu.pk_total, pdu.pk_number, pdu.tp_udhi
+            if pdu.udhi:
+                try:
+                    udh, data = parse_udh(pdu.msg_content)
+                except UdhError:
+                    udh = None
+                if udh is not None and udh.concat is not None:
+                    segment = udh.concat
+            elif (pk_total or 1) > 1:
+                segment = (0, pk_total or 1, pk_number or 1)
         return SubmitInfo(
-            source=pdu.src_term_id,
-            dests=list(pdu.dest_term_ids),
-            data=pdu.msg_content,
-            coding=pdu.msg_format,
-            text=text_of(data, pdu.msg_format),
-            wants_report=pdu.need_report == 1,
-            segment=segment,
-            fields={"service_id": pdu.service_id, "pk_total": pdu.pk_total, "pk_number": pdu.pk_number,
-                    "tp_udhi": pdu.tp_udhi},
+            pdu.src_term_id,
+            list(pdu.dest_term_ids),
+            pdu.msg_content,
+            pdu.msg_format,
+            text_of(data, pdu.msg_format),
+            pdu.need_report == 1,  # wants_report
+            segment,
+            {"service_id": pdu.service_id, "pk_total": pk_total, "pk_number": pk_number, "tp_udhi": tp_udhi},
         )
 
     def new_message_id(self, wall_time: float) -> Accepted:

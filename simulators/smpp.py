@@ -28,6 +28,7 @@ _STATES = {
 }
 _ERR = {"DELIVRD": "000", "EXPIRED": "001", "UNDELIV": "001", "REJECTD": "002", "DELETED": "003", "UNKNOWN": "999"}
 _CODINGS = {Alphabet.GSM7: DataCoding.SMSC_DEFAULT, Alphabet.UCS2: DataCoding.UCS2}
+_UNKNOWN = MessageState.UNKNOWN
 _HEADER = struct.Struct(">IIII")
 _TLV_HEAD = struct.Struct(">HH")
 _SEQUENCE_AT = 12
@@ -37,10 +38,12 @@ _UDHI = int(Esm.UDHI)
 _RECEIPTED_MESSAGE_ID = int(Tag.RECEIPTED_MESSAGE_ID)
 _MESSAGE_STATE = int(Tag.MESSAGE_STATE)
 _SAR_TOTAL_SEGMENTS = int(Tag.SAR_TOTAL_SEGMENTS)
-#: octets of a receipt's deliver_sm besides the two addresses, the text and the receipted id:
-#: header; service_type NUL, ton, npi; NUL, ton, npi; NUL, esm_class .. sm_default_msg_id;
-#: sm_length; TLV head, NUL of the id; TLV head, message_state
-_RECEIPT_FIXED = 16 + 3 + 3 + 10 + 1 + 4 + 1 + 4 + 1
+#: a receipt's deliver_sm after destination_addr: its NUL, esm_class "SMSC delivery receipt",
+#: protocol_id, priority_flag, schedule_delivery_time "", validity_period "",
+#: registered_delivery, replace_if_present_flag, data_coding, sm_default_msg_id
+_AFTER_DESTINATION = b"\0\x04" + bytes(8)
+#: the NUL ending receipted_message_id, then the message_state TLV up to its value
+_MESSAGE_STATE_HEAD = b"\0" + _TLV_HEAD.pack(_MESSAGE_STATE, 1)
 
 
 def format_id(number: int, style: str) -> str:
@@ -156,7 +159,7 @@ class SmppAdapter(Adapter):
             text=info.text[:20],
         ).encode("ascii", "replace")
         source = info.dests[0] if info.dests else ""
-        state = _STATES.get(stat, MessageState.UNKNOWN)
+        state = _STATES.get(stat, _UNKNOWN)
         src, dst = _c_string(source), _c_string(info.source)
         if src is None or dst is None or len(text) > 254:
             return DeliverSm(
@@ -167,24 +170,18 @@ class SmppAdapter(Adapter):
                 tlvs=[Tlv(Tag.RECEIPTED_MESSAGE_ID, receipt_id + b"\0"), Tlv(Tag.MESSAGE_STATE, bytes((state,)))],
             )
         # the deliver_sm smpp.encode would write for the DeliverSm above, sequence left 0
-        n_src, n_dst, n_text, n_id = len(src), len(dst), len(text), len(receipt_id)
-        size = _RECEIPT_FIXED + n_src + n_dst + n_text + n_id
-        frame = bytearray(size)
-        _HEADER.pack_into(frame, 0, size, _DELIVER_SM, 0, 0)
-        frame[19 : 19 + n_src] = src  # after service_type "" and source ton/npi
-        at = 22 + n_src  # after its NUL and dest ton/npi
-        frame[at : at + n_dst] = dst
-        at += n_dst + 1
-        frame[at] = 0x04  # esm_class: SMSC delivery receipt; 8 zero fields follow
-        at += 9
-        frame[at] = n_text
-        frame[at + 1 : at + 1 + n_text] = text
-        at += 1 + n_text
-        _TLV_HEAD.pack_into(frame, at, _RECEIPTED_MESSAGE_ID, n_id + 1)
-        frame[at + 4 : at + 4 + n_id] = receipt_id
-        at += 5 + n_id
-        _TLV_HEAD.pack_into(frame, at, _MESSAGE_STATE, 1)
-        frame[at + 4] = state
+        frame = bytearray(19)  # header (packed below), service_type "", source_addr_ton, _npi
+        frame += src
+        frame += b"\0\0\0"  # NUL, dest_addr_ton, _npi
+        frame += dst
+        frame += _AFTER_DESTINATION
+        frame.append(len(text))  # sm_length
+        frame += text
+        frame += _TLV_HEAD.pack(_RECEIPTED_MESSAGE_ID, len(receipt_id) + 1)
+        frame += receipt_id
+        frame += _MESSAGE_STATE_HEAD
+        frame.append(state)
+        _HEADER.pack_into(frame, 0, len(frame), _DELIVER_SM, 0, 0)
         return Encoded(_DELIVER_SM, frame, _SEQUENCE_AT)
 
     def mo_messages(self, source: str, dest: str, text: str, reference: int) -> list[Any]:
