@@ -53,6 +53,7 @@ class SmgpAdapter(Adapter):
 
     def __init__(self, config: Any) -> None:
         super().__init__(config)
+        self._id_second = -1
         self._id_minute = ""
         self._id_prefix = b""
 
@@ -102,11 +103,14 @@ class SmgpAdapter(Adapter):
 
     def _msg_id(self, wall_time: float) -> bytes:
         """``build_msg_id`` for this minute and the next sequence; the SMGW code and time
-        digits are the same all minute, so they are built once per minute."""
-        minute = stamp(wall_time, "%m%d%H%M")
-        if minute != self._id_minute:
-            self._id_prefix = smgp.build_msg_id(_GATEWAY, minute, 0)[:7]
-            self._id_minute = minute
+        digits are the same all minute, so they are built once per second at most."""
+        second = int(wall_time)
+        if second != self._id_second:
+            self._id_second = second
+            minute = stamp(wall_time, "%m%d%H%M")
+            if minute != self._id_minute:
+                self._id_prefix = smgp.build_msg_id(_GATEWAY, minute, 0)[:7]
+                self._id_minute = minute
         return self._id_prefix + bytes.fromhex(f"{next(self._sequence) % 1_000_000:06d}")
 
     def submit_response(self, request: Any, status: int, accepted: Accepted | None) -> Any:

@@ -152,7 +152,9 @@ def _decode_submit(frame: bytes, seq: int) -> Submit:
         at_time.rstrip(b"\0").decode("latin-1"),
         src.rstrip(b"\0").decode("latin-1"),  # src_term_id
         charge.rstrip(b"\0").decode("latin-1"),  # charge_term_id
-        [frame[i : i + 21].rstrip(b"\0").decode("latin-1") for i in range(pos, dests_end, 21)],
+        [frame[pos:dests_end].rstrip(b"\0").decode("latin-1")]  # dest_term_ids: mostly one
+        if count == 1
+        else [frame[i : i + 21].rstrip(b"\0").decode("latin-1") for i in range(pos, dests_end, 21)],
         frame[start:stop],  # msg_content
         frame[stop : stop + 8].rstrip(b"\0").decode("latin-1"),  # reserve
         decode_tlvs(frame, stop + 8, end, status=_STRUCTURE, command_id=cid, sequence=seq)
