@@ -317,7 +317,8 @@ class SimServer:
 
     # ---------------------------------------------------------------------- events
     def on_events(self, conn: Connection, events: list[Any], now: float) -> None:
-        """``events`` of one read (or timer pass) of ``conn``, all taken as happening at ``now``."""
+        """``events`` of one read (or timer pass) of ``conn`` at ``now``, which times their
+        receipts; the token bucket still reads the clock per submit."""
         is_submit, on_submit = self.adapter.is_submit, self._on_submit
         submits = 0
         for event in events:
@@ -394,7 +395,7 @@ class SimServer:
         if outstanding > config.window:
             status = adapter.window_status
             stats.window_refused += 1
-        elif account is not None and account.bucket is not None and not account.bucket.take(now):
+        elif account is not None and account.bucket is not None and not account.bucket.take(trio.current_time()):
             status = adapter.throttle_status
             stats.throttled += 1
         elif config.error_ratio and (injected := behaviour.injected_error()) is not None:
