@@ -9,11 +9,13 @@ fatal ``RemoteProtocolError`` carrying the status the protocol wants for it.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterator
 
 from .errors import RemoteProtocolError
 
 _COMPACT_AT = 64 * 1024
+_LENGTH = struct.Struct(">I")
 
 
 class FrameReader:
@@ -51,10 +53,11 @@ class FrameReader:
     def next_frame(self) -> bytes | None:
         """Return the next complete frame, or ``None`` if more data is needed."""
         buf, pos = self._buf, self._pos
-        if len(buf) - pos < 4:
+        size = len(buf)
+        if size - pos < 4:
             self._compact()
             return None
-        length = int.from_bytes(buf[pos : pos + 4], "big")
+        length: int = _LENGTH.unpack_from(buf, pos)[0]
         if length < self.min_size or length > self.max_size:
             raise RemoteProtocolError(
                 f"frame length {length} outside {self.min_size}..{self.max_size}",
@@ -63,14 +66,15 @@ class FrameReader:
                 fatal=True,
             )
         end = pos + length
-        if len(buf) < end:
+        if size < end:
             self._compact()
             return None
         frame = bytes(buf[pos:end])
-        self._pos = end
-        if end == len(buf):
+        if end == size:
             buf.clear()
             self._pos = 0
+        else:
+            self._pos = end
         return frame
 
     def __iter__(self) -> Iterator[bytes]:

@@ -165,11 +165,11 @@ def format_smpp_receipt(
     """
     if dlvrd is None:
         dlvrd = 1 if stat.upper() == "DELIVRD" else 0
-    parts = [
-        f"id:{id}", f"sub:{_count(sub)}", f"dlvrd:{_count(dlvrd)}",
-        f"submit date:{_date(submit_date)}", f"done date:{_date(done_date)}",
-        f"stat:{stat}", f"err:{_count(err)}",
-    ]
-    parts.extend(f"{label}:{value}" for label, value in (extra or {}).items())
-    parts.append(f"text:{text[:_TEXT_LENGTH]}")
-    return " ".join(parts)
+    # one f-string: the simulator formats one of these per message
+    fields = (
+        f"id:{id} sub:{_count(sub)} dlvrd:{_count(dlvrd)} submit date:{_date(submit_date)}"
+        f" done date:{_date(done_date)} stat:{stat} err:{_count(err)}"
+    )
+    if extra:
+        fields += "".join(f" {label}:{value}" for label, value in extra.items())
+    return f"{fields} text:{text[:_TEXT_LENGTH]}"

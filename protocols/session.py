@@ -71,6 +71,11 @@ class State(enum.Enum):
     UNBINDING = "unbinding"
     CLOSED = "closed"
 
+    # Members are singletons that compare by identity, so hash them by identity too, in C:
+    # Enum's default hashes the name in Python, and every PDU looks its state up in a
+    # frozenset of states (legality, BOUND).
+    __hash__ = object.__hash__
+
 
 BOUND = frozenset({State.BOUND_TX, State.BOUND_RX, State.BOUND_TRX})
 #: States in which a transmitter may submit / a receiver may be delivered to.
@@ -78,6 +83,9 @@ CAN_SUBMIT = frozenset({State.BOUND_TX, State.BOUND_TRX})
 CAN_DELIVER = frozenset({State.BOUND_RX, State.BOUND_TRX})
 NEVER: frozenset[State] = frozenset()
 OPEN_ONLY = frozenset({State.OPEN})
+# Enum members are class attributes that are slow to look up; the per-PDU code uses these.
+_CLOSED = State.CLOSED
+_CLIENT = Role.CLIENT
 
 
 # ---------------------------------------------------------------------------- events
@@ -222,7 +230,7 @@ class Session:
 
     @property
     def is_closed(self) -> bool:
-        return self.state is State.CLOSED
+        return self.state is _CLOSED
 
     def data_to_send(self) -> bytes:
         """Everything queued for the peer since the last call, as one buffer."""
@@ -234,14 +242,16 @@ class Session:
 
     def receive_data(self, data: bytes | bytearray | memoryview, now: float) -> list[Event]:
         """Feed bytes from the peer; return the events they complete."""
-        if self.is_closed:
+        if self.state is _CLOSED:
             return []
         self.last_received = now
         events: list[Event] = []
-        self._reader.feed(data)
-        while self.state is not State.CLOSED:
+        reader = self._reader
+        reader.feed(data)
+        next_frame, receive_frame = reader.next_frame, self._receive_frame
+        while self.state is not _CLOSED:
             try:
-                frame = self._reader.next_frame()
+                frame = next_frame()
             except RemoteProtocolError as exc:
                 events.append(ProtocolViolation(exc))
                 self._framing_error(exc)
@@ -249,7 +259,7 @@ class Session:
                 break
             if frame is None:
                 break
-            self._receive_frame(frame, now, events)
+            receive_frame(frame, now, events)
         return events
 
     def send(self, pdu: Any, now: float, context: Any = None) -> int:
@@ -260,7 +270,7 @@ class Session:
         ``window.available`` first). A response keeps the sequence the caller set.
         """
         command_id = pdu.command_id
-        if self.state is State.CLOSED:
+        if self.state is _CLOSED:
             raise LocalProtocolError(f"session is closed ({self.closed_reason})")
         if command_id & RESPONSE_BIT:
             self._write(pdu)
@@ -354,7 +364,7 @@ class Session:
         allowed = self.LEGAL.get(command_id)
         if allowed is None:
             return False
-        return self.state in allowed[0 if role is Role.CLIENT else 1]
+        return self.state in allowed[0 if role is _CLIENT else 1]
 
     def _send_request(self, pdu: Any, now: float, context: Any, *, exempt: bool = False) -> int:
         window = self.window

@@ -7,6 +7,7 @@ conventional ports with the accounts of ``channels.toml``.
 
 from __future__ import annotations
 
+import gc
 import json
 import signal
 import sys
@@ -130,7 +131,20 @@ def build_config(protocol: str, cmpp_version: int = 3, **opts: Any) -> SimConfig
 
 
 def _run(configs: list[SimConfig]) -> None:
+    _tune_gc()
     trio.run(run_servers, configs, _print_summary)
+
+
+def _tune_gc() -> None:
+    """Every accepted message lives for ``--dlr-delay`` seconds as a dozen GC-tracked
+    objects. With the default thresholds (a young collection every 700 allocations) they
+    all survive into the oldest generation, and full collections rescanning the heap took
+    a quarter of the CPU at 30k submits/s. Collect young objects every 50k allocations
+    instead, so most die before they are promoted, and leave the startup heap (modules,
+    click, trio) out of every collection. Only the ``smsc-sim`` process: a test running a
+    SimServer in-process keeps its own settings."""
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 10)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -29,6 +29,7 @@ from protocols.session import (
     Response,
     ResponseTimeout,
     Session,
+    State,
 )
 
 from .adapter import Accepted, Adapter, SubmitInfo
@@ -37,6 +38,7 @@ from .config import SimConfig
 
 _READ_SIZE = 256 * 1024
 _TIMER_GRANULARITY = 1.0
+_CLOSED = State.CLOSED  # an Enum member is slow to look up; the per-submit code uses this
 
 
 @dataclass(slots=True)
@@ -99,6 +101,10 @@ class Recorder:
     def __init__(self, path: str | None) -> None:
         self._file: TextIO | None = open(path, "a", encoding="utf-8") if path else None  # noqa: SIM115
 
+    @property
+    def active(self) -> bool:
+        return self._file is not None
+
     def write(self, entry: dict[str, Any]) -> None:
         if self._file is not None:
             self._file.write(json.dumps(entry, ensure_ascii=False) + "\n")
@@ -155,18 +161,28 @@ class Connection:
         session, outbox = self.session, self.outbox
         if not outbox or not session.is_bound:
             return
+        free = session.window.available  # each request sent takes one; nothing frees one meanwhile
+        if not free:
+            return
         now = trio.current_time()
-        sent = False
-        while outbox and session.window.available:
+        send = session.send
+        reports = mo = 0
+        while outbox and free:
             item = outbox.popleft()
             try:
-                session.send(item.pdu, now, context=item)
+                send(item.pdu, now, item)
             except ProtocolError:
                 outbox.appendleft(item)
                 break
-            sent = True
-            self.server.count_sent(item)
-        if sent:
+            free -= 1
+            if item.kind == "mo":
+                mo += 1
+            else:
+                reports += 1
+        if reports or mo:
+            stats = self.server.stats
+            stats.reports_sent += reports
+            stats.mo_sent += mo
             self.flush()
 
     async def run(self) -> None:
@@ -189,7 +205,8 @@ class Connection:
                 if closed is not None:
                     server.on_closed(self, closed)
                 return
-            server.on_events(self, session.receive_data(data, trio.current_time()))
+            now = trio.current_time()
+            server.on_events(self, session.receive_data(data, now), now)
             self.flush()
         await trio.sleep_forever()  # the writer finishes the close
 
@@ -219,9 +236,10 @@ class Connection:
             deadline = session.next_deadline()
             limit = now + _TIMER_GRANULARITY
             await trio.sleep_until(limit if deadline is None else min(deadline, limit))
-            events = session.poll(trio.current_time())
+            now = trio.current_time()
+            events = session.poll(now)
             if events:
-                self.server.on_events(self, events)
+                self.server.on_events(self, events, now)
             self.pump()
             self.flush()
 
@@ -249,7 +267,9 @@ class SimServer:
         }
         self.connections: set[Connection] = set()
         self.recorder = Recorder(config.record)
-        self._reports: collections.deque[tuple[float, Account, Connection, Any]] = collections.deque()
+        self._reports: collections.deque[tuple[float, Account, Connection, SubmitInfo, Accepted]] = (
+            collections.deque()
+        )
         self._reports_added = trio.Event()
         self._slow: collections.deque[tuple[float, Connection, Any]] = collections.deque()
         self._slow_added = trio.Event()
@@ -296,13 +316,15 @@ class SimServer:
                 await stream.aclose()
 
     # ---------------------------------------------------------------------- events
-    def on_events(self, conn: Connection, events: list[Any]) -> None:
-        adapter = self.adapter
+    def on_events(self, conn: Connection, events: list[Any], now: float) -> None:
+        """``events`` of one read (or timer pass) of ``conn`` at ``now``, which times their
+        receipts; the token bucket still reads the clock per submit."""
+        is_submit, on_submit = self.adapter.is_submit, self._on_submit
         submits = 0
         for event in events:
-            if adapter.is_submit(event):
+            if is_submit(event):
                 submits += 1
-                self._on_submit(conn, event, submits)
+                on_submit(conn, event, submits, now)
             elif isinstance(event, Response):
                 self.stats.delivers_acked += 1
             elif isinstance(event, BindRequest):
@@ -361,17 +383,10 @@ class SimServer:
         account.pending.clear()
         conn.pump()
 
-    def count_sent(self, item: Outgoing) -> None:
-        if item.kind == "mo":
-            self.stats.mo_sent += 1
-        else:
-            self.stats.reports_sent += 1
-
     # --------------------------------------------------------------------- submits
-    def _on_submit(self, conn: Connection, pdu: Any, in_chunk: int) -> None:
+    def _on_submit(self, conn: Connection, pdu: Any, in_chunk: int, now: float) -> None:
         stats, adapter, behaviour, config = self.stats, self.adapter, self.behaviour, self.config
         stats.submits += 1
-        now = trio.current_time()
         info = adapter.submit_info(pdu)
         account = conn.account
         accepted: Accepted | None = None
@@ -380,27 +395,31 @@ class SimServer:
         if outstanding > config.window:
             status = adapter.window_status
             stats.window_refused += 1
-        elif account is not None and account.bucket is not None and not account.bucket.take(now):
+        elif account is not None and account.bucket is not None and not account.bucket.take(trio.current_time()):
             status = adapter.throttle_status
             stats.throttled += 1
-        elif (injected := behaviour.injected_error()) is not None:
+        elif config.error_ratio and (injected := behaviour.injected_error()) is not None:
             status = injected
             stats.errors_injected += 1
         else:
             status = 0
             accepted = adapter.new_message_id(self.wall_clock())
             stats.accepted += 1
-        self._record(conn, info, status, accepted)
+        if self.recorder.active:
+            self._record(conn, info, status, accepted)
         if accepted is not None and info.wants_report and account is not None:
             if config.dlr_before_resp:
-                self._deliver_report(account, conn, info, accepted)  # queued ahead of the response
+                # queued ahead of the response
+                self._deliver_report(account, info, accepted, self._receiver(account, conn))
                 conn.pump()
             else:
-                self._schedule_report(now + config.dlr_delay, account, conn, (info, accepted))
-        if behaviour.drop_response():
+                if not self._reports:
+                    self._reports_added.set()  # the report loop waits for the first one
+                self._reports.append((now + config.dlr_delay, account, conn, info, accepted))
+        if config.drop_resp_ratio > 0 and behaviour.drop_response():
             stats.responses_dropped += 1
             return
-        if conn.session.is_closed:
+        if conn.session.state is _CLOSED:
             return  # the same read also closed the session (a broken frame, an unbind)
         if config.zoo and self._zoo_answered(conn, pdu, status, accepted, now):
             return
@@ -413,8 +432,6 @@ class SimServer:
             conn.session.send(response, now)
 
     def _record(self, conn: Connection, info: SubmitInfo, status: int, accepted: Accepted | None) -> None:
-        if self.recorder._file is None:
-            return
         entry: dict[str, Any] = {
             "time": round(self.wall_clock(), 3),
             "protocol": self.adapter.name,
@@ -437,10 +454,6 @@ class SimServer:
         self.recorder.write(entry)
 
     # ---------------------------------------------------------------- receipts, MO
-    def _schedule_report(self, due: float, account: Account, conn: Connection, item: Any) -> None:
-        self._reports.append((due, account, conn, item))
-        self._reports_added.set()
-
     async def _report_loop(self) -> None:
         reports = self._reports
         while True:
@@ -452,31 +465,36 @@ class SimServer:
             if due > trio.current_time():
                 await trio.sleep_until(due)
             now = trio.current_time()
-            touched: set[Connection] = set()
+            # receiver of each submitting session: nothing binds or closes during this pass
+            receivers: dict[Connection, Connection | None] = {}
+            deliver, popleft = self._deliver_report, reports.popleft
             while reports and reports[0][0] <= now:
-                _, account, conn, (info, accepted) = reports.popleft()
-                target = self._deliver_report(account, conn, info, accepted)
+                _, account, conn, info, accepted = popleft()
+                if conn in receivers:
+                    target = receivers[conn]
+                else:
+                    target = receivers[conn] = self._receiver(account, conn)
+                deliver(account, info, accepted, target)
+            for target in set(receivers.values()):
                 if target is not None:
-                    touched.add(target)
-            for target in touched:
-                target.pump()
+                    target.pump()
 
-    def _deliver_report(self, account: Account, conn: Connection, info: SubmitInfo,
-                        accepted: Accepted) -> Connection | None:
-        """Queue the receipt on a receiver of ``account`` (the submitting session first);
-        returns the receiver to pump, or None when it waits for one or needs no report."""
+    def _deliver_report(self, account: Account, info: SubmitInfo, accepted: Accepted,
+                        target: Connection | None) -> None:
+        """Queue the receipt on ``target``, a receiver of ``account`` (see ``_receiver``), or
+        with the account until one binds."""
         pdu = self.adapter.receipt(info, accepted, self.behaviour.outcome(), self.wall_clock())
         if pdu is None:
-            return None  # e.g. SMPP registered_delivery asked for failures only
+            return  # e.g. SMPP registered_delivery asked for failures only
         item = Outgoing("report", pdu)
-        target = self._receiver(account, conn)
         if target is None:
             account.pending.append(item)
         else:
             target.outbox.append(item)
-        return target
 
     def _receiver(self, account: Account, preferred: Connection | None) -> Connection | None:
+        """A session of ``account`` that may be sent delivers now: ``preferred`` (the
+        submitting one) if it may, else the first that may; None if none may."""
         can_receive = self.adapter.can_receive
         if preferred is not None and preferred.account is account and can_receive(preferred.session):
             return preferred

@@ -6,6 +6,7 @@ ones with a UDH)."""
 from __future__ import annotations
 
 import itertools
+import struct
 from typing import Any
 
 from protocols import smpp
@@ -18,6 +19,7 @@ from protocols.text.udh import UdhError
 from protocols.tlv import Tlv
 
 from .adapter import Accepted, Adapter, SubmitInfo, stamp
+from .encoded import Encoded, EncodedSession
 
 _STATES = {
     "DELIVRD": MessageState.DELIVERED, "EXPIRED": MessageState.EXPIRED, "DELETED": MessageState.DELETED,
@@ -26,10 +28,40 @@ _STATES = {
 }
 _ERR = {"DELIVRD": "000", "EXPIRED": "001", "UNDELIV": "001", "REJECTD": "002", "DELETED": "003", "UNKNOWN": "999"}
 _CODINGS = {Alphabet.GSM7: DataCoding.SMSC_DEFAULT, Alphabet.UCS2: DataCoding.UCS2}
+_UNKNOWN = MessageState.UNKNOWN
+_HEADER = struct.Struct(">IIII")
+_TLV_HEAD = struct.Struct(">HH")
+_SEQUENCE_AT = 12
+_DELIVER_SM = int(smpp.CommandId.DELIVER_SM)
+_SUBMIT_SM_RESP = int(smpp.CommandId.SUBMIT_SM_RESP)
+_UDHI = int(Esm.UDHI)
+_RECEIPTED_MESSAGE_ID = int(Tag.RECEIPTED_MESSAGE_ID)
+_MESSAGE_STATE = int(Tag.MESSAGE_STATE)
+_SAR_TOTAL_SEGMENTS = int(Tag.SAR_TOTAL_SEGMENTS)
+#: a receipt's deliver_sm after destination_addr: its NUL, esm_class "SMSC delivery receipt",
+#: protocol_id, priority_flag, schedule_delivery_time "", validity_period "",
+#: registered_delivery, replace_if_present_flag, data_coding, sm_default_msg_id
+_AFTER_DESTINATION = b"\0\x04" + bytes(8)
+#: the NUL ending receipted_message_id, then the message_state TLV up to its value
+_MESSAGE_STATE_HEAD = b"\0" + _TLV_HEAD.pack(_MESSAGE_STATE, 1)
 
 
 def format_id(number: int, style: str) -> str:
     return f"{number:08X}" if style == "hex" else str(number)
+
+
+class SimSmppSession(EncodedSession, smpp.SmppSession):
+    """The SMSC session, sending the adapter's ready-made frames."""
+
+
+def _c_string(value: str) -> bytes | None:
+    """``value`` as a C-string of an address field (at most 20 octets), or None if it does
+    not fit: then the codec gets the PDU and says why."""
+    try:
+        data = value.encode("latin-1")
+    except UnicodeEncodeError:
+        return None
+    return data if len(data) <= 20 and b"\0" not in data else None
 
 
 class SmppAdapter(Adapter):
@@ -43,9 +75,10 @@ class SmppAdapter(Adapter):
     def __init__(self, config: Any) -> None:
         super().__init__(config)
         self._numbers = itertools.count(0x10000)
+        self._receipt_id_format = config.dlr_id_format or config.id_format
 
     def new_session(self, now: float) -> Session:
-        return smpp.SmppSession(
+        return SimSmppSession(
             Role.SERVER,
             **self.session_options(now),
         )
@@ -61,38 +94,41 @@ class SmppAdapter(Adapter):
         return True
 
     def encode(self, pdu: Any) -> bytes:
-        return smpp.encode(pdu)
+        return bytes(pdu.to_bytes()) if type(pdu) is Encoded else smpp.encode(pdu)
 
     def is_submit(self, pdu: Any) -> bool:
         return type(pdu) is SubmitSm
 
     def submit_info(self, pdu: SubmitSm) -> SubmitInfo:
-        data = smpp.user_data(pdu)
+        data = pdu.short_message or smpp.user_data(pdu)
         body, segment = data, None
-        if smpp.has_udh(pdu):
+        udh_bit = pdu.esm_class & _UDHI
+        if udh_bit:
             try:
                 udh, body = parse_udh(data)
             except UdhError:
                 udh = None
             if udh is not None and udh.concat is not None:
                 segment = udh.concat
-        else:
-            total = pdu.get_tlv(Tag.SAR_TOTAL_SEGMENTS)
+        elif pdu.tlvs:
+            total = pdu.get_tlv(_SAR_TOTAL_SEGMENTS)
             if total:
                 ref = pdu.get_tlv(Tag.SAR_MSG_REF_NUM) or b"\0\0"
                 index = pdu.get_tlv(Tag.SAR_SEGMENT_SEQNUM) or b"\1"
                 segment = (int.from_bytes(ref, "big"), total[0], index[0])
-        alphabet = alphabet_of(pdu.data_coding)
+        coding = pdu.data_coding
+        alphabet = alphabet_of(coding)
+        registered_delivery = pdu.registered_delivery
         return SubmitInfo(
-            source=pdu.source_addr,
-            dests=[pdu.destination_addr],
-            data=body,
-            coding=pdu.data_coding,
-            text=decode(body, alphabet) if alphabet else body.hex(),
-            wants_report=bool(pdu.registered_delivery & 0x03),
-            segment=segment,
-            fields={"esm_class": pdu.esm_class, "registered_delivery": pdu.registered_delivery,
-                    "sar": segment is not None and not smpp.has_udh(pdu)},
+            pdu.source_addr,
+            [pdu.destination_addr],
+            body,
+            coding,
+            decode(body, alphabet) if alphabet else body.hex(),
+            bool(registered_delivery & 0x03),
+            segment,
+            {"esm_class": pdu.esm_class, "registered_delivery": registered_delivery,
+             "sar": segment is not None and not udh_bit},
         )
 
     def new_message_id(self, wall_time: float) -> Accepted:
@@ -102,30 +138,51 @@ class SmppAdapter(Adapter):
     def submit_response(self, request: Any, status: int, accepted: Accepted | None) -> Any:
         if accepted is None:
             return SubmitSmResp(sequence=request.sequence, status=status)
-        return SubmitSmResp(sequence=request.sequence, message_id=accepted.text_id)
+        message_id = accepted.text_id.encode()  # digits or hex digits: always fits
+        size = 17 + len(message_id)
+        frame = bytearray(size)
+        _HEADER.pack_into(frame, 0, size, _SUBMIT_SM_RESP, 0, request.sequence)
+        frame[16 : size - 1] = message_id
+        return Encoded(_SUBMIT_SM_RESP, frame, _SEQUENCE_AT, request.sequence)
 
     def receipt(self, info: SubmitInfo, accepted: Accepted, stat: str, done_time: float) -> Any:
         if info.fields.get("registered_delivery", 1) & 0x03 == 0x02 and stat == "DELIVRD":
             return None  # receipt on failure only
-        receipt_id = format_id(accepted.wire_id, self.config.dlr_id_format or self.config.id_format)
+        receipt_text_id = format_id(accepted.wire_id, self._receipt_id_format)
+        receipt_id = receipt_text_id.encode()
         text = format_smpp_receipt(
-            receipt_id,
+            receipt_text_id,
             stat,
             submit_date=stamp(accepted.submit_time, "%y%m%d%H%M"),
             done_date=stamp(done_time, "%y%m%d%H%M"),
             err=_ERR.get(stat, "999"),
             text=info.text[:20],
-        )
-        return DeliverSm(
-            source_addr=info.dests[0] if info.dests else "",
-            destination_addr=info.source,
-            esm_class=Esm.RECEIPT,
-            short_message=text.encode("ascii", "replace"),
-            tlvs=[
-                Tlv(Tag.RECEIPTED_MESSAGE_ID, receipt_id.encode() + b"\0"),
-                Tlv(Tag.MESSAGE_STATE, bytes((_STATES.get(stat, MessageState.UNKNOWN),))),
-            ],
-        )
+        ).encode("ascii", "replace")
+        source = info.dests[0] if info.dests else ""
+        state = _STATES.get(stat, _UNKNOWN)
+        src, dst = _c_string(source), _c_string(info.source)
+        if src is None or dst is None or len(text) > 254:
+            return DeliverSm(
+                source_addr=source,
+                destination_addr=info.source,
+                esm_class=Esm.RECEIPT,
+                short_message=text,
+                tlvs=[Tlv(Tag.RECEIPTED_MESSAGE_ID, receipt_id + b"\0"), Tlv(Tag.MESSAGE_STATE, bytes((state,)))],
+            )
+        # the deliver_sm smpp.encode would write for the DeliverSm above, sequence left 0
+        frame = bytearray(19)  # header (packed below), service_type "", source_addr_ton, _npi
+        frame += src
+        frame += b"\0\0\0"  # NUL, dest_addr_ton, _npi
+        frame += dst
+        frame += _AFTER_DESTINATION
+        frame.append(len(text))  # sm_length
+        frame += text
+        frame += _TLV_HEAD.pack(_RECEIPTED_MESSAGE_ID, len(receipt_id) + 1)
+        frame += receipt_id
+        frame += _MESSAGE_STATE_HEAD
+        frame.append(state)
+        _HEADER.pack_into(frame, 0, len(frame), _DELIVER_SM, 0, 0)
+        return Encoded(_DELIVER_SM, frame, _SEQUENCE_AT)
 
     def mo_messages(self, source: str, dest: str, text: str, reference: int) -> list[Any]:
         alphabet = choose_alphabet(text, [Alphabet.GSM7, Alphabet.UCS2])

@@ -137,26 +137,27 @@ def _decode_submit(frame: bytes, seq: int) -> Submit:
     stop = start + length
     if stop + 8 > end:
         raise _malformed(f"MsgLength {length} overruns the PDU", dests_end, cid, seq)
+    # positional: keyword arguments would double the cost of building the dataclass
     return Submit(
-        sequence=seq,
-        msg_type=msg_type,
-        need_report=need_report,
-        priority=priority,
-        service_id=service_id.rstrip(b"\0").decode("latin-1"),
-        fee_type=fee_type.rstrip(b"\0").decode("latin-1"),
-        fee_code=fee_code.rstrip(b"\0").decode("latin-1"),
-        fixed_fee=fixed_fee.rstrip(b"\0").decode("latin-1"),
-        msg_format=msg_format,
-        valid_time=valid_time.rstrip(b"\0").decode("latin-1"),
-        at_time=at_time.rstrip(b"\0").decode("latin-1"),
-        src_term_id=src.rstrip(b"\0").decode("latin-1"),
-        charge_term_id=charge.rstrip(b"\0").decode("latin-1"),
-        dest_term_ids=[
-            frame[i : i + 21].rstrip(b"\0").decode("latin-1") for i in range(pos, dests_end, 21)
-        ],
-        msg_content=frame[start:stop],
-        reserve=frame[stop : stop + 8].rstrip(b"\0").decode("latin-1"),
-        tlvs=decode_tlvs(frame, stop + 8, end, status=_STRUCTURE, command_id=cid, sequence=seq)
+        seq,
+        msg_type,
+        need_report,
+        priority,
+        service_id.rstrip(b"\0").decode("latin-1"),
+        fee_type.rstrip(b"\0").decode("latin-1"),
+        fee_code.rstrip(b"\0").decode("latin-1"),
+        fixed_fee.rstrip(b"\0").decode("latin-1"),
+        msg_format,
+        valid_time.rstrip(b"\0").decode("latin-1"),
+        at_time.rstrip(b"\0").decode("latin-1"),
+        src.rstrip(b"\0").decode("latin-1"),  # src_term_id
+        charge.rstrip(b"\0").decode("latin-1"),  # charge_term_id
+        [frame[pos:dests_end].rstrip(b"\0").decode("latin-1")]  # dest_term_ids: mostly one
+        if count == 1
+        else [frame[i : i + 21].rstrip(b"\0").decode("latin-1") for i in range(pos, dests_end, 21)],
+        frame[start:stop],  # msg_content
+        frame[stop : stop + 8].rstrip(b"\0").decode("latin-1"),  # reserve
+        decode_tlvs(frame, stop + 8, end, status=_STRUCTURE, command_id=cid, sequence=seq)
         if stop + 8 < end
         else [],
     )
@@ -174,17 +175,17 @@ def _decode_deliver(frame: bytes, seq: int) -> Deliver:
     stop = start + length
     if stop + 8 > end:
         raise _malformed(f"MsgLength {length} overruns the PDU", start - 1, cid, seq)
-    return Deliver(
-        sequence=seq,
-        msg_id=msg_id,
-        is_report=is_report,
-        msg_format=msg_format,
-        recv_time=recv_time.rstrip(b"\0").decode("latin-1"),
-        src_term_id=src.rstrip(b"\0").decode("latin-1"),
-        dest_term_id=dest.rstrip(b"\0").decode("latin-1"),
-        msg_content=frame[start:stop],
-        reserve=frame[stop : stop + 8].rstrip(b"\0").decode("latin-1"),
-        tlvs=decode_tlvs(frame, stop + 8, end, status=_STRUCTURE, command_id=cid, sequence=seq)
+    return Deliver(  # positional, as Submit above
+        seq,
+        msg_id,
+        is_report,
+        msg_format,
+        recv_time.rstrip(b"\0").decode("latin-1"),
+        src.rstrip(b"\0").decode("latin-1"),  # src_term_id
+        dest.rstrip(b"\0").decode("latin-1"),  # dest_term_id
+        frame[start:stop],  # msg_content
+        frame[stop : stop + 8].rstrip(b"\0").decode("latin-1"),  # reserve
+        decode_tlvs(frame, stop + 8, end, status=_STRUCTURE, command_id=cid, sequence=seq)
         if stop + 8 < end
         else [],
     )
@@ -198,7 +199,7 @@ def _decoder_msg_id_status(cls: type[SubmitResp] | type[DeliverResp]) -> Callabl
                 min(len(frame), _RESP_SIZE), cls.command_id, seq,
             )
         _, _, _, msg_id, status = _MSG_ID_STATUS.unpack(frame)
-        return cls(sequence=seq, msg_id=msg_id, status=status)
+        return cls(seq, msg_id, status)
 
     return decode
 

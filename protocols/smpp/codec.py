@@ -132,29 +132,47 @@ def _truncated(what: str, command_id: int, sequence: int, offset: int) -> Remote
     )
 
 
-def _cstr(frame: bytes, pos: int, command_id: int, sequence: int) -> tuple[str, int]:
-    nul = frame.find(b"\0", pos)
-    if nul < 0:
-        raise _truncated("C-string without NUL terminator", command_id, sequence, pos)
-    return frame[pos:nul].decode("latin-1"), nul + 1
-
-
 def _decode_sm(frame: bytes, command_id: int, status: int, sequence: int) -> SmppPdu:
+    # each C-string read inline (find NUL, slice, decode): this runs once per message
     end = len(frame)
-    service_type, pos = _cstr(frame, HEADER_SIZE, command_id, sequence)
+    find = frame.find
+    nul = find(b"\0", HEADER_SIZE)
+    if nul < 0:
+        raise _truncated("C-string without NUL terminator", command_id, sequence, HEADER_SIZE)
+    service_type = frame[HEADER_SIZE:nul].decode("latin-1") if nul > HEADER_SIZE else ""
+    pos = nul + 1
     if pos + 2 > end:
         raise _truncated("PDU ends in source_addr_ton/npi", command_id, sequence, pos)
-    source_addr_ton, source_addr_npi = _U8X2.unpack_from(frame, pos)
-    source_addr, pos = _cstr(frame, pos + 2, command_id, sequence)
+    source_addr_ton, source_addr_npi = frame[pos], frame[pos + 1]
+    pos += 2
+    nul = find(b"\0", pos)
+    if nul < 0:
+        raise _truncated("C-string without NUL terminator", command_id, sequence, pos)
+    source_addr = frame[pos:nul].decode("latin-1")
+    pos = nul + 1
     if pos + 2 > end:
         raise _truncated("PDU ends in dest_addr_ton/npi", command_id, sequence, pos)
-    dest_addr_ton, dest_addr_npi = _U8X2.unpack_from(frame, pos)
-    destination_addr, pos = _cstr(frame, pos + 2, command_id, sequence)
+    dest_addr_ton, dest_addr_npi = frame[pos], frame[pos + 1]
+    pos += 2
+    nul = find(b"\0", pos)
+    if nul < 0:
+        raise _truncated("C-string without NUL terminator", command_id, sequence, pos)
+    destination_addr = frame[pos:nul].decode("latin-1")
+    pos = nul + 1
     if pos + 3 > end:
         raise _truncated("PDU ends in esm_class..priority_flag", command_id, sequence, pos)
-    esm_class, protocol_id, priority_flag = _U8X3.unpack_from(frame, pos)
-    schedule_delivery_time, pos = _cstr(frame, pos + 3, command_id, sequence)
-    validity_period, pos = _cstr(frame, pos, command_id, sequence)
+    esm_class, protocol_id, priority_flag = frame[pos], frame[pos + 1], frame[pos + 2]
+    pos += 3
+    nul = find(b"\0", pos)
+    if nul < 0:
+        raise _truncated("C-string without NUL terminator", command_id, sequence, pos)
+    schedule_delivery_time = frame[pos:nul].decode("latin-1") if nul > pos else ""
+    pos = nul + 1
+    nul = find(b"\0", pos)
+    if nul < 0:
+        raise _truncated("C-string without NUL terminator", command_id, sequence, pos)
+    validity_period = frame[pos:nul].decode("latin-1") if nul > pos else ""
+    pos = nul + 1
     if pos + 5 > end:
         raise _truncated("PDU ends in registered_delivery..sm_length", command_id, sequence, pos)
     registered_delivery, replace_if_present_flag, data_coding, sm_default_msg_id, sm_length = (
@@ -183,8 +201,11 @@ def _decode_sm(frame: bytes, command_id: int, status: int, sequence: int) -> Smp
 
 
 def _decode_sm_resp(frame: bytes, command_id: int, status: int, sequence: int) -> SmppPdu:
-    message_id, pos = _cstr(frame, HEADER_SIZE, command_id, sequence)
-    end = len(frame)
+    nul = frame.find(b"\0", HEADER_SIZE)
+    if nul < 0:
+        raise _truncated("C-string without NUL terminator", command_id, sequence, HEADER_SIZE)
+    message_id = frame[HEADER_SIZE:nul].decode("latin-1") if nul > HEADER_SIZE else ""
+    pos, end = nul + 1, len(frame)
     tlvs = (
         decode_tlvs(frame, pos, end, status=_TLV_STATUS, command_id=command_id, sequence=sequence)
         if pos < end
