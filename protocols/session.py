@@ -372,8 +372,11 @@ class Session:
             raise WindowFull(f"window of {window.size} outstanding requests is full")
         seq = self._next_sequence()
         pdu.sequence = seq
+        data = self._encode(pdu)  # a field too long for the wire raises here, before a slot is taken
         window.add(seq, pdu.command_id, now, self.response_timeout, context, exempt=exempt)
-        self._write(pdu)
+        if self.tracer is not None:
+            self.tracer("out", pdu)
+        self._out += data
         return seq
 
     def _write(self, pdu: Any) -> None:

@@ -21,7 +21,7 @@ from typing import Any, TextIO
 
 import trio
 
-from protocols.errors import ProtocolError
+from protocols.errors import ProtocolError, WindowFull
 from protocols.session import (
     BindRequest,
     Closed,
@@ -171,9 +171,12 @@ class Connection:
             item = outbox.popleft()
             try:
                 send(item.pdu, now, item)
-            except ProtocolError:
+            except WindowFull:
                 outbox.appendleft(item)
                 break
+            except ProtocolError as exc:  # e.g. a receipt for an address too long to write back
+                self.server.log(f"session {self.number}: {item.kind} dropped, it cannot be encoded: {exc}")
+                continue
             free -= 1
             if item.kind == "mo":
                 mo += 1

@@ -169,8 +169,9 @@ async def bound_client(protocol: str, port: int, **kwargs: Any) -> Client:
     return client
 
 
-async def start_server(nursery: trio.Nursery, config: SimConfig, adapter: Adapter | None = None) -> SimServer:
-    server = SimServer(config, adapter or adapter_for(config), log=lambda line: None)
+async def start_server(nursery: trio.Nursery, config: SimConfig, adapter: Adapter | None = None,
+                       log: Callable[[str], None] | None = None) -> SimServer:
+    server = SimServer(config, adapter or adapter_for(config), log=log or (lambda line: None))
     await nursery.start(server.serve)
     return server
 

@@ -109,3 +109,22 @@ async def test_submits_then_broken_frame_in_one_write(protocol: str) -> None:
             await read_until_eof(rogue.stream)
             await still_served(healthy, protocol)
             nursery.cancel_scope.cancel()
+
+
+async def test_receipt_that_cannot_be_encoded_is_dropped_not_blocking() -> None:
+    """A submit to a destination longer than deliver_sm can carry back (the decoder is lenient)
+    is answered, its receipt is dropped with a log line, and later receipts still flow."""
+    lines: list[str] = []
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            server = await start_server(nursery, sim_config("smpp"), log=lines.append)
+            client = await bound_client("smpp", server.port)
+            frame = bytearray(smpp.encode(submit("smpp", "long dest", dest="X" * 20)))
+            frame[frame.index(b"X" * 20):frame.index(b"X" * 20) + 20] = b"1" * 25
+            struct.pack_into(">II", frame, 0, len(frame), smpp.CommandId.SUBMIT_SM)
+            struct.pack_into(">I", frame, 12, 99)
+            await client.stream.send_all(bytes(frame))
+            await client.until(lambda: server.stats.accepted == 1)  # (its response matches no request of ours)
+            await still_served(client, "smpp")
+            assert any("report dropped, it cannot be encoded" in line for line in lines)
+            nursery.cancel_scope.cancel()
