@@ -10,8 +10,11 @@ The thread takes everything queued (up to ``max_batch_ops``), runs it in one tra
 commits, then wakes the batch's waiters: ``await execute(ops)`` returning is the durability
 point (what the HTTP 202 relies on). Consecutive ops with the same statement object and
 the same parameter names run as one executemany, so reuse statement objects; order across
-statements is kept exactly. When a batch fails, each caller's op list is retried in its own
-transaction, so one bad request (e.g. a duplicate client_ref) fails alone.
+statements is kept exactly. An INSERT/UPDATE/DELETE is compiled once per statement object
+and parameter names (``_Plan``) and its rows go to the driver as plain tuples or dicts:
+SQLAlchemy's per-row work in ``Connection.execute`` cost ~4 times the sqlite3 call itself.
+When a batch fails, each caller's op list is retried in its own transaction, so one bad
+request (e.g. a duplicate client_ref) fails alone.
 
 Cancelling ``execute`` does not withdraw the ops: they may still commit.
 """
@@ -21,15 +24,17 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 import structlog
 import trio
 from sqlalchemy import Connection, Engine
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.base import Executable
+from sqlalchemy.sql.dml import UpdateBase
 
 from smsgw.store.engine import BEGIN_IMMEDIATE
 from smsgw.store.errors import CommitOutcomeUnknown, WriteFailed, WriterClosed, describe, write_error
@@ -60,6 +65,72 @@ class _Request:
     error: WriteFailed | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A DML statement compiled for one dialect and one set of parameter names: the SQL,
+    and for each driver parameter (in order) the op's key it is read from, or the fixed
+    value it always has (a literal, a column's scalar default), and its bind processor."""
+
+    sql: str
+    names: tuple[str, ...] | None  # the driver's parameter names; None: positional
+    sources: tuple[tuple[str | None, Any, Callable[[Any], Any] | None], ...]
+
+    def rows(self, run: list[Mapping[str, Any]]) -> list[Any]:
+        sources = self.sources
+        values = [
+            tuple(
+                (params[key] if processor is None else processor(params[key])) if key is not None else fixed
+                for key, fixed, processor in sources
+            )
+            for params in run
+        ]
+        if self.names is None:
+            return values
+        names = self.names
+        return [dict(zip(names, row, strict=True)) for row in values]
+
+
+_NO_PLAN = object()  # cached: the statement needs SQLAlchemy's full execution path
+_PLAN_CACHE_LIMIT = 512  # statements built per call would otherwise grow the cache for ever
+
+
+def _plan(statement: Executable, keys: Sequence[str], dialect: Dialect) -> _Plan | None:
+    """The plan, or None when a value needs work only SQLAlchemy's execution does (a
+    Python-side default function, RETURNING, an expanding IN, a missing required value)."""
+    if not isinstance(statement, UpdateBase):
+        return None
+    compiled: Any = statement.compile(dialect=dialect, column_keys=list(keys))
+    if compiled.returning or compiled.post_compile_params or compiled.literal_execute_params:
+        return None
+    defaults: dict[str, Any] = {}
+    for column in compiled.insert_prefetch + compiled.update_prefetch:
+        if column.default is None or not column.default.is_scalar:
+            return None
+        defaults[column.key] = column.default.arg
+    keyset = set(keys)
+    by_name = {name: bind for bind, name in compiled.bind_names.items()}
+    order = compiled.positiontup if compiled.positional else list(by_name)
+    sources: list[tuple[str | None, Any, Callable[[Any], Any] | None]] = []
+    for name in order:
+        bind = by_name[name]
+        processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        if bind.key in keyset:
+            sources.append((bind.key, None, processor))
+            continue
+        if bind.key in defaults:
+            value = defaults[bind.key]
+        elif bind.required or bind.callable is not None:
+            return None
+        else:
+            value = bind.value
+        sources.append((None, value if processor is None else processor(value), None))
+    names = None
+    if not compiled.positional:
+        escaped = compiled.escaped_bind_names
+        names = tuple(escaped.get(name, name) for name in order)
+    return _Plan(compiled.string, names, tuple(sources))
+
+
 class _CommitFailed(Exception):
     """COMMIT raised: the outcome is unknown, so the batch must not be retried."""
 
@@ -81,6 +152,7 @@ class Writer:
         self._batches = self._requests = self._ops = self._pending_ops = 0
         self._retried = self._failed = self._failed_nowait = 0
         self._commit_seconds = 0.0
+        self._plans: dict[tuple[Executable, tuple[str, ...]], Any] = {}  # _Plan or _NO_PLAN; writer thread only
 
     async def __aenter__(self) -> Writer:
         await self.start()
@@ -236,8 +308,12 @@ class Writer:
     def _attempt(self, conn: Connection, ops: Sequence[Op]) -> None:
         conn.begin()
         try:
-            for statement, params in _runs(ops):
-                conn.execute(statement, params)
+            for statement, keys, run in _runs(ops):
+                plan = self._plan_for(statement, keys, conn.dialect)
+                if plan is None:
+                    conn.execute(statement, run)
+                else:
+                    conn.exec_driver_sql(plan.sql, plan.rows(run))  # type: ignore[arg-type]
         except BaseException:
             _reset(conn)
             raise
@@ -251,6 +327,14 @@ class Writer:
             elapsed = time.perf_counter() - started
             with self._cond:
                 self._commit_seconds += elapsed
+
+    def _plan_for(self, statement: Executable, keys: tuple[str, ...], dialect: Dialect) -> _Plan | None:
+        plan = self._plans.get((statement, keys))
+        if plan is None:
+            if len(self._plans) >= _PLAN_CACHE_LIMIT:
+                self._plans.clear()
+            plan = self._plans[(statement, keys)] = _plan(statement, keys, dialect) or _NO_PLAN
+        return None if plan is _NO_PLAN else plan
 
     def _finish(self, batch: list[_Request]) -> None:
         waiters = [request.done for request in batch if request.done is not None]
@@ -292,7 +376,7 @@ def _wake(events: list[trio.Event]) -> None:
         event.set()
 
 
-def _runs(ops: Sequence[Op]) -> Iterator[tuple[Executable, list[Mapping[str, Any]]]]:
+def _runs(ops: Sequence[Op]) -> Iterator[tuple[Executable, tuple[str, ...], list[Mapping[str, Any]]]]:
     """Maximal runs of consecutive ops sharing a statement object and parameter names."""
     statement: Executable | None = None
     keys: Any = None
@@ -302,7 +386,7 @@ def _runs(ops: Sequence[Op]) -> Iterator[tuple[Executable, list[Mapping[str, Any
             run.append(params)
             continue
         if statement is not None:
-            yield statement, run
+            yield statement, tuple(keys), run
         statement, keys, run = op_statement, params.keys(), [params]
     if statement is not None:
-        yield statement, run
+        yield statement, tuple(keys), run

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -9,7 +10,6 @@ import structlog
 import trio
 import trio.testing
 from sqlalchemy import Engine, event, select, text
-from sqlalchemy.sql.dml import Insert, Update
 
 from smsgw.store.engine import make_engine
 from smsgw.store.errors import CommitOutcomeUnknown, UniqueViolation, WriteFailed, WriterClosed
@@ -18,15 +18,19 @@ from smsgw.store.writer import Writer
 
 from .helpers import count, message, segment, set_status, statuses, wait_taken, write_lock
 
+_DML = re.compile(r"^(INSERT) INTO (\w+)|^(UPDATE) (\w+)")
+
 
 def record_statements(engine: Engine) -> list[tuple[str, int]]:
-    """(DML kind and table, number of parameter sets) of every statement the engine runs."""
+    """(DML kind and table, number of parameter sets) of every INSERT and UPDATE the driver
+    runs (the writer sends pre-compiled SQL, so this looks at the cursor, not the clause)."""
     calls: list[tuple[str, int]] = []
 
-    @event.listens_for(engine, "before_execute")
-    def before(_conn: Any, clause: Any, multiparams: Any, _params: Any, _options: Any) -> None:
-        if isinstance(clause, Insert | Update):
-            calls.append((f"{type(clause).__name__.lower()} {clause.table.name}", len(multiparams) or 1))
+    @event.listens_for(engine, "before_cursor_execute")
+    def before(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, many: bool) -> None:
+        if match := _DML.match(statement):
+            kind, table = (match.group(1), match.group(2)) if match.group(1) else (match.group(3), match.group(4))
+            calls.append((f"{kind.lower()} {table}", len(parameters) if many else 1))
 
     return calls
 
