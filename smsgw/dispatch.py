@@ -123,6 +123,7 @@ class Dispatcher:
         self._sent: dict[tuple[str, str], tuple[MessageMeta, int]] = {}
         self._parked: dict[tuple[str, str], Receipt] = {}
         self._wake = {name: trio.lowlevel.ParkingLot() for name in self.channels}
+        self._fresh = dict.fromkeys(self.channels, False)  # accepted() since the feeder's last read
         self._mo = Reassembler(_MO_MAX_AGE)
         self.observers: list[Callable[[dict[str, Any]], None]] = []  # final reports (callbacks, metrics)
         self.latency_observer: Callable[[float], None] | None = None  # submit -> response seconds
@@ -150,6 +151,7 @@ class Dispatcher:
 
     def accepted(self, channel: str) -> None:
         """New rows for ``channel`` are committed: wake its feeder."""
+        self._fresh[channel] = True
         self._wake[channel].unpark_all()
 
     async def _restore(self) -> None:
@@ -172,10 +174,15 @@ class Dispatcher:
                 with trio.move_on_after(0.2):
                     await wake.park()
                 continue
+            self._fresh[name] = False
             rows = await self.store.read(q.page_accepted, name, cursor, _PAGE)
             if rows:
                 cursor = rows[-1].id
                 channel.enqueue(self._jobs(name, link, rows))
+            # A short page holds every row committed before the read began (commits are in id
+            # order), and a later commit calls accepted(): read again only then, not once more
+            # to see it empty (one reader-thread round trip per wake-up instead of two).
+            if len(rows) == _PAGE or self._fresh[name]:
                 continue
             with trio.move_on_after(1.0):
                 await wake.park()
