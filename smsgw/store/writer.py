@@ -21,6 +21,7 @@ Cancelling ``execute`` does not withdraw the ops: they may still commit.
 
 from __future__ import annotations
 
+import operator
 import threading
 import time
 from collections import deque
@@ -68,22 +69,28 @@ class _Request:
 @dataclass(frozen=True, slots=True)
 class _Plan:
     """A DML statement compiled for one dialect and one set of parameter names: the SQL,
-    and for each driver parameter (in order) the op's key it is read from, or the fixed
-    value it always has (a literal, a column's scalar default), and its bind processor."""
+    and how to make a driver row of an op's parameters: ``getter`` reads every driver
+    parameter in order from the parameters merged with ``fixed`` (the values that do not
+    come from the op: literals, scalar column defaults), then ``processors`` convert the
+    values of the positions whose type needs it (e.g. Float on SQLite)."""
 
     sql: str
     names: tuple[str, ...] | None  # the driver's parameter names; None: positional
-    sources: tuple[tuple[str | None, Any, Callable[[Any], Any] | None], ...]
+    getter: Callable[[Mapping[str, Any]], tuple[Any, ...]]
+    fixed: dict[str, Any]
+    processors: tuple[tuple[int, Callable[[Any], Any]], ...]
 
     def rows(self, run: list[Mapping[str, Any]]) -> list[Any]:
-        sources = self.sources
-        values = [
-            tuple(
-                (params[key] if processor is None else processor(params[key])) if key is not None else fixed
-                for key, fixed, processor in sources
-            )
-            for params in run
-        ]
+        getter, fixed = self.getter, self.fixed
+        values = [getter({**params, **fixed}) for params in run] if fixed else [getter(params) for params in run]
+        if self.processors:
+            converted = []
+            for row in values:
+                items = list(row)
+                for index, processor in self.processors:
+                    items[index] = processor(items[index])
+                converted.append(tuple(items))
+            values = converted
         if self.names is None:
             return values
         names = self.names
@@ -110,12 +117,16 @@ def _plan(statement: Executable, keys: Sequence[str], dialect: Dialect) -> _Plan
     keyset = set(keys)
     by_name = {name: bind for bind, name in compiled.bind_names.items()}
     order = compiled.positiontup if compiled.positional else list(by_name)
-    sources: list[tuple[str | None, Any, Callable[[Any], Any] | None]] = []
-    for name in order:
+    lookup: list[str] = []
+    fixed: dict[str, Any] = {}
+    processors: list[tuple[int, Callable[[Any], Any]]] = []
+    for index, name in enumerate(order):
         bind = by_name[name]
         processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
         if bind.key in keyset:
-            sources.append((bind.key, None, processor))
+            lookup.append(bind.key)
+            if processor is not None:
+                processors.append((index, processor))
             continue
         if bind.key in defaults:
             value = defaults[bind.key]
@@ -123,12 +134,19 @@ def _plan(statement: Executable, keys: Sequence[str], dialect: Dialect) -> _Plan
             return None
         else:
             value = bind.value
-        sources.append((None, value if processor is None else processor(value), None))
+        slot = f"\0{index}"  # no op key starts with NUL
+        lookup.append(slot)
+        fixed[slot] = value if processor is None else processor(value)
     names = None
     if not compiled.positional:
         escaped = compiled.escaped_bind_names
         names = tuple(escaped.get(name, name) for name in order)
-    return _Plan(compiled.string, names, tuple(sources))
+    if len(lookup) == 1:
+        only = lookup[0]
+        getter: Callable[[Mapping[str, Any]], tuple[Any, ...]] = lambda params: (params[only],)  # noqa: E731
+    else:
+        getter = operator.itemgetter(*lookup)
+    return _Plan(compiled.string, names, getter, fixed, tuple(processors))
 
 
 class _CommitFailed(Exception):
