@@ -222,7 +222,10 @@ async def test_gateway_posts_the_report_of_a_message_with_callback_url(tmp_path:
         # the same item as GET /v1/reports
         items = (await h.call("GET", "/v1/reports")).json()["items"]
         assert report in items
-        listing = (await h.call("GET", "/v1/callbacks?state=delivered")).json()
+        # the sender marks the row delivered after the receiver answered: wait for that commit
+        with trio.fail_after(10):
+            while not (listing := (await h.call("GET", "/v1/callbacks?state=delivered")).json())["items"]:
+                await trio.sleep(0.02)
         assert [i["payload"]["message_id"] for i in listing["items"]] == [message_id]
         assert await h.metric("smsgw_callbacks_sent_total") == 1
         nursery.cancel_scope.cancel()
