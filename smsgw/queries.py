@@ -18,11 +18,13 @@ from .store.schema import (
     segments,
     unmatched_reports,
 )
+from .store.writer import NEW_ROWS
 
 FINAL_MESSAGE = ("delivered", "failed", "expired", "rejected")
 
-INSERT_MESSAGE = insert(messages)
-INSERT_SEGMENT = insert(segments)
+# accepting a message only adds rows: concurrent POSTs' inserts share one executemany per table
+INSERT_MESSAGE = insert(messages).execution_options(**{NEW_ROWS: True})
+INSERT_SEGMENT = insert(segments).execution_options(**{NEW_ROWS: True})
 INSERT_REPORT = insert(reports)
 INSERT_CALLBACK = insert(callbacks)
 INSERT_UNMATCHED = insert(unmatched_reports)
