@@ -38,6 +38,13 @@ MAX_ID_LENGTH = 64
 _TEXT_LENGTH = 20
 
 _LABEL = re.compile(r"(?<!\S)((?:submit|done)[ _]?date|[a-z][a-z0-9_]*):", re.IGNORECASE | re.ASCII)
+# The Appendix B form as written, values of printable ASCII: what SMSCs send nearly always,
+# read with one match; the label scan of _parse_lenient reads it the same, ~5 times slower.
+_APPENDIX_B = re.compile(
+    r"id:([!-~]{1,64}) sub:([!-~]*) dlvrd:([!-~]*) submit date:([!-~]*) done date:([!-~]*) "
+    r"stat:([!-~]+) err:([!-~]*) text:(.*)",
+    re.DOTALL,
+)
 _FIELDS = {
     "id": "id", "sub": "sub", "dlvrd": "dlvrd", "stat": "stat", "err": "err", "text": "text",
     "submit date": "submit_date", "submit_date": "submit_date", "submitdate": "submit_date",
@@ -105,6 +112,15 @@ def parse_smpp_receipt(text: str | bytes) -> Receipt:
     if isinstance(text, bytes | bytearray):
         text = bytes(text).decode("latin-1")
     text = text.rstrip("\x00")
+    exact = _APPENDIX_B.fullmatch(text)
+    if exact is None:
+        return _parse_lenient(text)
+    receipt_id, sub, dlvrd, submit_date, done_date, stat, err, rest = exact.groups()
+    return Receipt(id=receipt_id, sub=sub or None, dlvrd=dlvrd or None, submit_date=submit_date or None,
+                   done_date=done_date or None, stat=stat.upper(), err=err or None, text=rest or None)
+
+
+def _parse_lenient(text: str) -> Receipt:
     values: dict[str, str] = {}
     extra: dict[str, str] = {}
     matches = list(_LABEL.finditer(text))

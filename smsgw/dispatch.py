@@ -62,6 +62,32 @@ def segment_status(stat: str) -> str | None:
     return _STAT_STATUS.get(stat.upper(), "failed")
 
 
+class GroupedOps:
+    """Ops grouped by statement, each group in arrival order, groups in the order their
+    statement first came: the writer runs each group as one executemany instead of one
+    execute per row. Only for writes whose order across statements does not matter (the
+    receipt and final-status writes: each updates its own row or inserts a new one); MO
+    part writes depend on their order and stay in a plain list."""
+
+    __slots__ = ("_groups",)
+
+    def __init__(self) -> None:
+        self._groups: dict[Any, list[Any]] = {}
+
+    def append(self, op: Any) -> None:
+        group = self._groups.get(op[0])
+        if group is None:
+            self._groups[op[0]] = [op]
+        else:
+            group.append(op)
+
+    def __bool__(self) -> bool:
+        return bool(self._groups)
+
+    def ops(self) -> list[Any]:
+        return [op for group in self._groups.values() for op in group]
+
+
 @dataclass(slots=True)
 class MessageMeta:
     """What the dispatcher remembers of a message while its segments are out."""
@@ -118,6 +144,7 @@ class Dispatcher:
         self._sent: dict[tuple[str, str], tuple[MessageMeta, int]] = {}
         self._parked: dict[tuple[str, str], Receipt] = {}
         self._wake = {name: trio.lowlevel.ParkingLot() for name in self.channels}
+        self._fresh = dict.fromkeys(self.channels, False)  # accepted() since the feeder's last read
         self._mo = Reassembler(_MO_MAX_AGE)
         self.observers: list[Callable[[dict[str, Any]], None]] = []  # final reports (callbacks, metrics)
         # Whole MO messages as (channel, from, to, text, wall, ops); an observer may append ops to the
@@ -126,7 +153,7 @@ class Dispatcher:
         self.latency_observer: Callable[[float], None] | None = None  # submit -> response seconds
         self._submitted_segments: list[Any] = []
         self._submitted_messages: list[Any] = []
-        self._submitted_other: list[Any] = []  # late-matched receipts of those segments
+        self._submitted_other = GroupedOps()  # late-matched receipts of those segments
         self._flush_scheduled = False
         self.held_batches: set[int] = set()
         self._batch_live: dict[int, MessageMeta] = {}  # batch messages with a job in memory
@@ -153,6 +180,7 @@ class Dispatcher:
 
     def accepted(self, channel: str) -> None:
         """New rows for ``channel`` are committed: wake its feeder."""
+        self._fresh[channel] = True
         self._wake[channel].unpark_all()
 
     # -------------------------------------------------------------------- batches
@@ -219,10 +247,15 @@ class Dispatcher:
             if backfills:
                 await self._backfill(name, link, backfills)
                 continue
+            self._fresh[name] = False
             rows = await self.store.read(q.page_accepted, name, self._cursor[name], _PAGE)
             if rows:
                 self._cursor[name] = rows[-1].id
                 channel.enqueue(self._jobs(name, link, rows))
+            # A short page holds every row committed before the read began (commits are in id
+            # order), and a later commit calls accepted(): read again only then, not once more
+            # to see it empty (one reader-thread round trip per wake-up instead of two).
+            if len(rows) == _PAGE or self._fresh[name]:
                 continue
             with trio.move_on_after(1.0):
                 await wake.park()
@@ -270,11 +303,11 @@ class Dispatcher:
                 self._batch_live[row.id] = meta
         self.stats.accepted_loaded += len(rows)
         if expired:
-            ops: list[Any] = []
+            ops = GroupedOps()
             for meta in expired:
                 self._finalize(meta, "expired", "validity_expired",
                                "the validity period ended before the message could be sent", now, ops)
-            self.store.execute_nowait(ops)
+            self.store.execute_nowait(ops.ops())
         return jobs
 
     # ------------------------------------------------------- channel outcomes (sink)
@@ -314,8 +347,8 @@ class Dispatcher:
         """One write request for every submit response of this scheduler pass, grouped by
         statement so the writer runs each group as one executemany."""
         self._flush_scheduled = False
-        ops = self._submitted_segments + self._submitted_messages + self._submitted_other
-        self._submitted_segments, self._submitted_messages, self._submitted_other = [], [], []
+        ops = self._submitted_segments + self._submitted_messages + self._submitted_other.ops()
+        self._submitted_segments, self._submitted_messages, self._submitted_other = [], [], GroupedOps()
         if ops:
             self.store.execute_nowait(ops)
 
@@ -326,19 +359,21 @@ class Dispatcher:
         meta.unsent -= 1
         if meta.batch_id is not None:
             self._unlive(meta)
-        ops: list[Any] = [(q.SEGMENT_FINAL, {"m_id": job.message_id, "m_idx": job.index, "st": "failed",
-                                             "r_stat": None, "r_err": code, "at": wall})]
+        ops = GroupedOps()
+        ops.append((q.SEGMENT_FINAL, {"m_id": job.message_id, "m_idx": job.index, "st": "failed",
+                                      "r_stat": None, "r_err": code, "at": wall}))
         self._finalize(meta, "failed", code, reason, wall, ops)
         self.stats.failed += 1
-        self.store.execute_nowait(ops)
+        self.store.execute_nowait(ops.ops())
 
     async def inbound(self, channel: str, items: list[Receipt | MoPart]) -> None:
         link, wall = self.links[channel], self.wall_clock()
-        ops: list[Any] = []
+        ops = GroupedOps()  # receipts
+        mo_ops: list[Any] = []
         misses: list[tuple[str, Receipt]] = []
         for item in items:
             if isinstance(item, MoPart):
-                self._mo_part(channel, item, wall, ops)
+                self._mo_part(channel, item, wall, mo_ops)
                 continue
             key = _key(link.dlr_key, item.smsc_id)
             hit = self._sent.get((channel, key))
@@ -367,11 +402,11 @@ class Dispatcher:
                                    list(row.statuses),
                                    final=row.message_status if row.message_status in q.FINAL_MESSAGE else None)
                 self._apply_receipt(meta, row.idx, receipt, wall, ops)
-        if ops:
-            await self.store.execute(ops)
+        if ops or mo_ops:
+            await self.store.execute(ops.ops() + mo_ops)
 
     # ------------------------------------------------------------------ receipts
-    def _park(self, channel: str, key: str, receipt: Receipt, wall: float, ops: list[Any]) -> None:
+    def _park(self, channel: str, key: str, receipt: Receipt, wall: float, ops: GroupedOps) -> None:
         self.stats.receipts_unmatched += 1
         parked = self._parked
         parked[(channel, key)] = receipt
@@ -382,7 +417,7 @@ class Dispatcher:
                                          "raw": None, "matched_message_id": None}))
         log.info("receipt matches no message (yet)", channel=channel, smsc_id=receipt.smsc_id, stat=receipt.stat)
 
-    def _apply_receipt(self, meta: MessageMeta, idx: int, receipt: Receipt, wall: float, ops: list[Any]) -> None:
+    def _apply_receipt(self, meta: MessageMeta, idx: int, receipt: Receipt, wall: float, ops: GroupedOps) -> None:
         status = segment_status(receipt.stat)
         if status is None:
             return  # intermediate (ACCEPTD, ENROUTE): the final one follows
@@ -402,7 +437,7 @@ class Dispatcher:
                            wall, ops, stat=receipt.stat, err=receipt.err)
 
     def _finalize(self, meta: MessageMeta, status: str, code: str | None, reason: str | None, wall: float,
-                  ops: list[Any], *, stat: str | None = None, err: str | None = None) -> None:
+                  ops: GroupedOps, *, stat: str | None = None, err: str | None = None) -> None:
         if meta.final is not None:
             return
         meta.final = status
@@ -472,17 +507,18 @@ class Dispatcher:
         MO groups that never completed."""
         wall = self.wall_clock()
         rows = await self.store.read(q.expired, wall, 1000)
-        ops: list[Any] = []
+        ops = GroupedOps()
         for row in rows:
             meta = MessageMeta(row.id, row.key_id, row.to_number, row.client_ref, row.callback_url, [])
             self._finalize(meta, "expired", "no_receipt", "no final receipt within the validity period", wall, ops)
+        mo_ops: list[Any] = []
         for group in self._mo.expire(trio.current_time()):
             channel, source, dest = group.key  # type: ignore[misc]
-            ops.append((q.DELETE_MO_PARTS, {"ch": channel, "src": source, "ref": group.reference,
-                                            "tot": group.total}))
-            self._mo_message(channel, source, dest, group.joined().decode("utf-8", "replace"), wall, ops)
-        if ops:
-            await self.store.execute(ops)
+            mo_ops.append((q.DELETE_MO_PARTS, {"ch": channel, "src": source, "ref": group.reference,
+                                               "tot": group.total}))
+            self._mo_message(channel, source, dest, group.joined().decode("utf-8", "replace"), wall, mo_ops)
+        if ops or mo_ops:
+            await self.store.execute(ops.ops() + mo_ops)
         return len(rows)
 
 

@@ -12,8 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from protocols.session import Session
+from protocols.text import Alphabet, Segment, choose_alphabet, segment_count, split
 
 from .config import ChannelConfig
+
+#: distinct texts whose analysis a link keeps; a batch shares one text, codes differ by message
+_TEXT_CACHE_SIZE = 256
 
 
 class Outcome(enum.Enum):
@@ -63,8 +67,13 @@ class OutboundText:
 class Link(ABC):
     """Protocol glue for the client side of one channel."""
 
+    candidates: list[Alphabet]  # in order of preference, for choose_alphabet
+
     def __init__(self, channel: ChannelConfig) -> None:
         self.channel = channel
+        # text -> (alphabet, parts; for a multi-part text only their count: the parts carry
+        # the message's own concatenation reference)
+        self._texts: dict[str, tuple[Alphabet, list[Segment] | int]] = {}
 
     @abstractmethod
     def new_session(self, now: float) -> Session: ...
@@ -77,8 +86,30 @@ class Link(ABC):
     def submits(self, message: OutboundText) -> list[Any]:
         """The submit PDUs of one message, one per segment, in order."""
 
-    @abstractmethod
-    def segment_count(self, text: str) -> int: ...
+    def segment_count(self, text: str) -> int:
+        """How many parts ``submits`` makes of ``text``; raises TextEncodingError."""
+        parts = self._analysed(text)[1]
+        return parts if isinstance(parts, int) else len(parts)
+
+    def _parts(self, text: str, reference: int) -> tuple[Alphabet, list[Segment]]:
+        """The alphabet chosen for ``text`` and its parts (8-bit concatenation reference)."""
+        alphabet, parts = self._analysed(text)
+        if isinstance(parts, int):
+            return alphabet, split(text, alphabet, reference=reference & 0xFF)
+        return alphabet, parts
+
+    def _analysed(self, text: str) -> tuple[Alphabet, list[Segment] | int]:
+        """Choosing the alphabet encodes the text once per candidate, and both intake and
+        the feeder need it: done once per distinct text."""
+        found = self._texts.get(text)
+        if found is None:
+            alphabet = choose_alphabet(text, self.candidates)
+            count = segment_count(text, alphabet)
+            found = (alphabet, split(text, alphabet, reference=0) if count == 1 else count)
+            if len(self._texts) >= _TEXT_CACHE_SIZE:
+                self._texts.clear()
+            self._texts[text] = found
+        return found
 
     @abstractmethod
     def submit_result(self, response: Any) -> SubmitResult: ...

@@ -17,7 +17,7 @@ from protocols.msgid import normalise_message_id
 from protocols.receipts import ReceiptError, is_final, parse_smpp_receipt
 from protocols.session import Role, Session, State
 from protocols.smpp.describe import alphabet_of
-from protocols.text import Alphabet, UdhError, choose_alphabet, decode, parse_udh, segment_count, split
+from protocols.text import Alphabet, UdhError, decode, parse_udh
 
 from .config import ChannelConfig
 from .link import Link, MoPart, OutboundText, Outcome, Receipt, SubmitResult
@@ -67,12 +67,8 @@ class SmppLink(Link):
         session.bind(now, _SMPP_MODES[c.bind_mode], c.username, c.password,  # type: ignore[attr-defined]
                      system_type=c.system_type)
 
-    def segment_count(self, text: str) -> int:
-        return segment_count(text, choose_alphabet(text, self.candidates))
-
     def submits(self, message: OutboundText) -> list[Any]:
-        alphabet = choose_alphabet(message.text, self.candidates)
-        parts = split(message.text, alphabet, reference=message.reference & 0xFF)
+        alphabet, parts = self._parts(message.text, message.reference)
         ton, npi = self._source_ton_npi
         dest = message.to[1:] if message.to.startswith("+") else message.to
         return [
@@ -156,12 +152,8 @@ class CmppLink(Link):
         c = self.channel
         session.login(now, c.username, c.password, _login_timestamp(wall_time))  # type: ignore[attr-defined]
 
-    def segment_count(self, text: str) -> int:
-        return segment_count(text, choose_alphabet(text, self.candidates))
-
     def submits(self, message: OutboundText) -> list[Any]:
-        alphabet = choose_alphabet(message.text, self.candidates)
-        parts = split(message.text, alphabet, reference=message.reference & 0xFF)
+        alphabet, parts = self._parts(message.text, message.reference)
         c = self.channel
         return [
             cmpp.Submit(
@@ -232,12 +224,8 @@ class SmgpLink(Link):
         session.login(now, c.username, c.password, _login_timestamp(wall_time),  # type: ignore[attr-defined]
                       mode=_SMGP_MODES[c.bind_mode])
 
-    def segment_count(self, text: str) -> int:
-        return segment_count(text, choose_alphabet(text, self.candidates))
-
     def submits(self, message: OutboundText) -> list[Any]:
-        alphabet = choose_alphabet(message.text, self.candidates)
-        parts = split(message.text, alphabet, reference=message.reference & 0xFF)
+        alphabet, parts = self._parts(message.text, message.reference)
         c = self.channel
         pdus = []
         for part in parts:

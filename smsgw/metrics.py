@@ -3,11 +3,14 @@ dispatcher keep anyway (no per-message metric calls on the hot path)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from bisect import bisect_left
+from collections.abc import Iterator, Sequence
 
-from prometheus_client import CollectorRegistry, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.utils import floatToGoString
 
 from .dispatch import Dispatcher
 
@@ -62,13 +65,41 @@ class GatewayCollector:
                     finals, unmatched, mo, pending, commits)
 
 
+class LatencyHistogram:
+    """A histogram observed on the trio thread only, so without prometheus_client's two
+    lock round trips per observation (~5 % of the gateway's CPU when every submit
+    response observed one); exposed as prometheus_client's ``Histogram`` exposes it."""
+
+    def __init__(self, name: str, documentation: str, buckets: Sequence[float]) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.bounds = [float(b) for b in buckets]
+        self.counts = [0] * (len(self.bounds) + 1)  # the last: above every bound (+Inf)
+        self.sum = 0.0
+        self.created = time.time()
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1  # a bucket counts values <= its bound
+        self.sum += value
+
+    def collect(self) -> Iterator[Metric]:
+        cumulative, total = [], 0
+        for bound, count in zip([*self.bounds, float("inf")], self.counts, strict=True):
+            total += count
+            cumulative.append((floatToGoString(bound), total))
+        family = HistogramMetricFamily(self.name, self.documentation, buckets=cumulative, sum_value=self.sum)
+        family.add_sample(f"{self.name}_created", {}, self.created)
+        yield family
+
+
 class Metrics:
     def __init__(self, dispatcher: Dispatcher) -> None:
         self.dispatcher = dispatcher
         self.registry = CollectorRegistry()
         self.registry.register(GatewayCollector(dispatcher))  # type: ignore[arg-type]
-        self.submit_latency = Histogram("smsgw_submit_response_seconds", "Submit to submit response",
-                                        buckets=_LATENCY_BUCKETS, registry=self.registry)
+        self.submit_latency = LatencyHistogram("smsgw_submit_response_seconds", "Submit to submit response",
+                                               _LATENCY_BUCKETS)
+        self.registry.register(self.submit_latency)  # type: ignore[arg-type]
         dispatcher.latency_observer = self.submit_latency.observe
 
     def text(self) -> tuple[bytes, str]:

@@ -12,6 +12,7 @@ from protocols.receipts import (
     STAT_BY_STATE,
     Receipt,
     ReceiptError,
+    _parse_lenient,
     format_smpp_receipt,
     is_final,
     parse_smpp_receipt,
@@ -158,3 +159,25 @@ def test_any_field_order(fields: list[str]) -> None:
     r = parse_smpp_receipt(" ".join(fields))
     assert (r.id, r.stat) == ("1", "DELIVRD")
     assert r.done_date == ("2401311531" if "Done Date:2401311531" in fields else None)
+
+
+_value = st.text(st.characters(min_codepoint=0x00, max_codepoint=0xFF), max_size=6) | _token | st.just("")
+
+
+@given(id=_value, sub=_value, dlvrd=_value, submit=_value | _digits, done=_value | _digits,
+       stat=_value | st.just("delivrd"), err=_value, text=st.text(max_size=25),
+       sep=st.sampled_from([" ", "  ", "\t"]))
+def test_the_appendix_b_fast_path_reads_what_the_label_scan_reads(
+    id: str, sub: str, dlvrd: str, submit: str, done: str, stat: str, err: str, text: str, sep: str,
+) -> None:
+    formatted = sep.join([f"id:{id}", f"sub:{sub}", f"dlvrd:{dlvrd}", f"submit date:{submit}",
+                          f"done date:{done}", f"stat:{stat}", f"err:{err}", f"text:{text}"])
+    try:
+        expected: Receipt | str = _parse_lenient(formatted.rstrip("\x00"))
+    except ReceiptError as exc:
+        expected = str(exc)
+    try:
+        got: Receipt | str = parse_smpp_receipt(formatted)
+    except ReceiptError as exc:
+        got = str(exc)
+    assert got == expected

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -9,24 +10,37 @@ import structlog
 import trio
 import trio.testing
 from sqlalchemy import Engine, event, select, text
-from sqlalchemy.sql.dml import Insert, Update
 
 from smsgw.store.engine import make_engine
 from smsgw.store.errors import CommitOutcomeUnknown, UniqueViolation, WriteFailed, WriterClosed
 from smsgw.store.schema import segments
-from smsgw.store.writer import Writer
+from smsgw.store.writer import NEW_ROWS, Writer
 
-from .helpers import count, message, segment, set_status, statuses, wait_taken, write_lock
+from .helpers import (
+    INSERT_MESSAGE,
+    INSERT_SEGMENT,
+    count,
+    message,
+    segment,
+    set_status,
+    statuses,
+    wait_taken,
+    write_lock,
+)
+
+_DML = re.compile(r"^(INSERT) INTO (\w+)|^(UPDATE) (\w+)")
 
 
 def record_statements(engine: Engine) -> list[tuple[str, int]]:
-    """(DML kind and table, number of parameter sets) of every statement the engine runs."""
+    """(DML kind and table, number of parameter sets) of every INSERT and UPDATE the driver
+    runs (the writer sends pre-compiled SQL, so this looks at the cursor, not the clause)."""
     calls: list[tuple[str, int]] = []
 
-    @event.listens_for(engine, "before_execute")
-    def before(_conn: Any, clause: Any, multiparams: Any, _params: Any, _options: Any) -> None:
-        if isinstance(clause, Insert | Update):
-            calls.append((f"{type(clause).__name__.lower()} {clause.table.name}", len(multiparams) or 1))
+    @event.listens_for(engine, "before_cursor_execute")
+    def before(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, many: bool) -> None:
+        if match := _DML.match(statement):
+            kind, table = (match.group(1), match.group(2)) if match.group(1) else (match.group(3), match.group(4))
+            calls.append((f"{kind.lower()} {table}", len(parameters) if many else 1))
 
     return calls
 
@@ -68,6 +82,35 @@ async def test_ops_with_different_parameter_names_are_not_grouped(engine: Engine
     async with Writer(engine) as writer:
         await writer.execute([without_ref, with_ref])
     assert calls == [("insert messages", 1), ("insert messages", 1)]
+
+
+async def test_consecutive_requests_of_new_rows_are_grouped_by_statement_across_requests(engine: Engine) -> None:
+    """Requests made only of NEW_ROWS inserts share one executemany per statement; a request
+    with anything else ends the stretch and keeps its place."""
+    new_message = INSERT_MESSAGE.execution_options(**{NEW_ROWS: True})
+    new_segment = INSERT_SEGMENT.execution_options(**{NEW_ROWS: True})
+
+    def accept(id: int) -> list[Any]:
+        return [(new_message, message(id)[1]), (new_segment, segment(id)[1])]
+
+    calls = record_statements(engine)
+    async with Writer(engine) as writer:
+        with write_lock(engine):
+            writer.execute_nowait([message(100)])
+            await wait_taken(writer)
+            for id in (1, 2, 3):
+                writer.execute_nowait(accept(id))
+            writer.execute_nowait([set_status(2, "sent")])
+            for id in (4, 5):
+                writer.execute_nowait(accept(id))
+        await wait_taken(writer)
+        await writer.execute([message(200)])
+    assert writer.stats.batches == 3
+    assert calls[1:-1] == [("insert messages", 3), ("insert segments", 3), ("update messages", 1),
+                           ("insert messages", 2), ("insert segments", 2)]
+    with engine.connect() as conn:
+        assert statuses(conn) == {100: "accepted", 2: "sent", 200: "accepted"} | dict.fromkeys((1, 3, 4, 5), "accepted")
+        assert count(conn, segments) == 5
 
 
 async def test_many_callers_share_one_commit_and_keep_their_order(engine: Engine) -> None:
