@@ -28,6 +28,7 @@ from .lists import (
     DELETE_WHITELIST,
     INSERT_WHITELIST,
     BlacklistImport,
+    ImportTooLarge,
     InvalidEntry,
     NumberLists,
     blacklist_item,
@@ -164,6 +165,8 @@ class ListRoutes:
             raise HTTPError(400, "invalid_csv", str(exc), "file") from None
         except InvalidEntry as exc:
             raise HTTPError(400, "invalid_csv", str(exc), exc.field) from None
+        except ImportTooLarge as exc:
+            raise HTTPError(413, "import_too_large", str(exc), "file") from None
         if job.columns is None:
             raise HTTPError(400, "invalid_csv", f"the CSV is empty; the first line must be the header "
                                                 f"{','.join(CSV_COLUMNS)}", "file")
