@@ -2,7 +2,8 @@
 CSV import and export.
 
 Memory and database stay in step: an entry is added to memory before its write (so a send
-racing the request is already refused) and taken out again if the write fails; a removal is
+racing the request is already refused) and taken out again if the write rolled back (not when
+the commit's outcome is unknown: it may have landed, and blocking is the safe side); a removal is
 written first and leaves memory after the commit (so a failed removal never lets a blocked
 number through).
 """
@@ -42,7 +43,7 @@ from .lists import (
     whitelist_page,
     whitelist_row,
 )
-from .store.errors import WriteFailed
+from .store.errors import CommitOutcomeUnknown, WriteFailed
 
 _ENTRY_SCHEMA = {
     "type": "object",
@@ -123,8 +124,8 @@ class ListRoutes:
         added = self.lists.block(number, scope)
         try:  # written even when memory had it: the insert keeps an existing entry as it is
             await self.store.execute([blacklist_op(number, scope, reason, "admin", self.wall_clock())])
-        except WriteFailed:
-            if added:
+        except WriteFailed as exc:
+            if added and not isinstance(exc, CommitOutcomeUnknown):  # it may have landed: keep blocking
                 self.lists.unblock(number, scope)
             raise
         row = await self.store.read(blacklist_row, number, scope)
@@ -177,9 +178,10 @@ class ListRoutes:
             added = [(n, s) for n, s, _ in chunk_entries if self.lists.block(n, s)]
             try:
                 await self.store.execute([blacklist_op(n, s, r, "import", now) for n, s, r in chunk_entries])
-            except WriteFailed:
-                for number, scope in added:
-                    self.lists.unblock(number, scope)
+            except WriteFailed as exc:
+                if not isinstance(exc, CommitOutcomeUnknown):  # it may have landed: keep blocking
+                    for number, scope in added:
+                        self.lists.unblock(number, scope)
                 raise
         return json_response({"added": len(job.entries), "duplicate": job.duplicate, "invalid": job.invalid,
                               "errors": job.errors})
