@@ -14,7 +14,6 @@ from __future__ import annotations
 import codecs
 import csv
 
-
 MAX_RECORD = 64 * 1024  # characters of one record (its lines, for a quoted field with line breaks)
 
 

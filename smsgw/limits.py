@@ -17,8 +17,9 @@ of the kind being sent decide. The counts hold across a restart: ``load`` replay
 
 An MO reply whose whole text is an unsubscribe keyword (full-width letters read as ASCII, any
 case) blacklists its sender for the signature of the latest message sent to that number within
-the last day, or for all signatures when there is none (or frequency limits are off, so no sends are tracked). The entry is written in
-the MO's own transaction (``on_mo`` is a dispatcher MO observer).
+the last day, or for all signatures when there is none (or frequency limits are off, so no
+sends are tracked). The entry is written in the MO's own transaction (``on_mo`` is a
+dispatcher MO observer).
 """
 
 from __future__ import annotations
