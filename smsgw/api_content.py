@@ -16,7 +16,7 @@ from .api import Api, id_param, json_body, principal
 from .content import ContentRules, signature_of, template_of
 from .http.errors import HTTPError
 from .http.types import Request, Response, json_response
-from .store.errors import UniqueViolation
+from .store.errors import CommitOutcomeUnknown, UniqueViolation
 from .store.schema import signatures, templates
 from .templating import KINDS, TemplateError, parse, signature_problem
 
@@ -139,20 +139,14 @@ class ContentRoutes:
         return json_response(_signature_json(await self._one(request, signatures, "signature")))
 
     async def delete_signature(self, request: Request) -> Response:
-        row = await self._one(request, signatures, "signature")
-        await self.store.execute([(delete(signatures).where(signatures.c.id == row.id), {})])
-        self.rules.drop_signature(str(row.id))
-        return json_response({"id": str(row.id), "status": "deleted"})
+        return await self._delete(request, signatures, "signature")
 
     async def approve_signature(self, request: Request) -> Response:
-        row = await self._decide(request, signatures, "signature", "approved", None)
-        self.rules.put_signature(signature_of(row))
-        return json_response(_signature_json(row))
+        return json_response(_signature_json(await self._decide(request, signatures, "signature", "approved", None)))
 
     async def reject_signature(self, request: Request) -> Response:
-        row = await self._decide(request, signatures, "signature", "rejected", _reason(request))
-        self.rules.put_signature(signature_of(row))
-        return json_response(_signature_json(row))
+        return json_response(_signature_json(await self._decide(request, signatures, "signature", "rejected",
+                                                                _reason(request))))
 
     # ---------------------------------------------------------------- templates
     async def post_template(self, request: Request) -> Response:
@@ -183,20 +177,14 @@ class ContentRoutes:
         return json_response(_template_json(await self._one(request, templates, "template")))
 
     async def delete_template(self, request: Request) -> Response:
-        row = await self._one(request, templates, "template")
-        await self.store.execute([(delete(templates).where(templates.c.id == row.id), {})])
-        self.rules.drop_template(str(row.id))
-        return json_response({"id": str(row.id), "status": "deleted"})
+        return await self._delete(request, templates, "template")
 
     async def approve_template(self, request: Request) -> Response:
-        row = await self._decide(request, templates, "template", "approved", None)
-        self.rules.put_template(template_of(row))
-        return json_response(_template_json(row))
+        return json_response(_template_json(await self._decide(request, templates, "template", "approved", None)))
 
     async def reject_template(self, request: Request) -> Response:
-        row = await self._decide(request, templates, "template", "rejected", _reason(request))
-        self.rules.put_template(template_of(row))
-        return json_response(_template_json(row))
+        return json_response(_template_json(await self._decide(request, templates, "template", "rejected",
+                                                               _reason(request))))
 
     # ------------------------------------------------------------------ shared
     async def _one(self, request: Request, table: Table, what: str) -> Any:
@@ -209,10 +197,40 @@ class ContentRoutes:
     async def _decide(self, request: Request, table: Table, what: str, status: str, reason: str | None) -> Any:
         row = await self._one(request, table, what)
         values = {"status": status, "reason": reason, "decided_at": self.clock(), "decided_by": principal(request)[0]}
-        await self.store.execute([(update(table).where(table.c.id == row.id).values(**values), {})])
+        await self._write(table, row.id, update(table).where(table.c.id == row.id).values(**values))
         # read it back: a delete (or another decision) may have committed meanwhile, and the
         # in-memory copy must end as the database is
-        return await self._one(request, table, what)
+        row = await self._one(request, table, what)
+        self._sync(table, row.id, row)
+        return row
+
+    async def _delete(self, request: Request, table: Table, what: str) -> Response:
+        row = await self._one(request, table, what)
+        await self._write(table, row.id, delete(table).where(table.c.id == row.id))
+        self._sync(table, row.id, None)
+        return json_response({"id": str(row.id), "status": "deleted"})
+
+    async def _write(self, table: Table, row_id: int, statement: Any) -> None:
+        """Run one change of a row. When the commit's outcome is unknown (it may have landed),
+        the rules take the row as the database now has it before the error goes on: a revoked
+        signature or template must not stay usable until a restart."""
+        try:
+            await self.store.execute([(statement, {})])
+        except CommitOutcomeUnknown:
+            self._sync(table, row_id, await self.store.read(_read_one, table, row_id, None))
+            raise
+
+    def _sync(self, table: Table, row_id: int, row: Any) -> None:
+        """The rules' copy of one signature or template set to ``row`` (None: it is gone)."""
+        if table is signatures:
+            if row is None:
+                self.rules.drop_signature(str(row_id))
+            else:
+                self.rules.put_signature(signature_of(row))
+        elif row is None:
+            self.rules.drop_template(str(row_id))
+        else:
+            self.rules.put_template(template_of(row))
 
     async def _list(self, request: Request, table: Table, to_json: Callable[[Any], dict[str, Any]]) -> Response:
         key_id, admin = principal(request)
@@ -243,7 +261,7 @@ def _reason(request: Request) -> str:
         raise HTTPError(400, "missing_reason", "a rejection needs \"reason\": a sentence the submitter can act on",
                         "reason")
     if len(reason) > MAX_REASON:
-        raise HTTPError(400, "missing_reason", f"\"reason\" has {len(reason)} characters; at most {MAX_REASON}",
+        raise HTTPError(400, "invalid_reason", f"\"reason\" has {len(reason)} characters; at most {MAX_REASON}",
                         "reason")
     return reason.strip()
 

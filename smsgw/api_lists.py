@@ -2,7 +2,8 @@
 CSV import and export.
 
 Memory and database stay in step: an entry is added to memory before its write (so a send
-racing the request is already refused) and taken out again if the write fails; a removal is
+racing the request is already refused) and taken out again if the write rolled back (not when
+the commit's outcome is unknown: it may have landed, and blocking is the safe side); a removal is
 written first and leaves memory after the commit (so a failed removal never lets a blocked
 number through).
 """
@@ -28,6 +29,7 @@ from .lists import (
     DELETE_WHITELIST,
     INSERT_WHITELIST,
     BlacklistImport,
+    ImportTooLarge,
     InvalidEntry,
     NumberLists,
     blacklist_item,
@@ -41,7 +43,7 @@ from .lists import (
     whitelist_page,
     whitelist_row,
 )
-from .store.errors import WriteFailed
+from .store.errors import CommitOutcomeUnknown, WriteFailed
 
 _ENTRY_SCHEMA = {
     "type": "object",
@@ -122,8 +124,8 @@ class ListRoutes:
         added = self.lists.block(number, scope)
         try:  # written even when memory had it: the insert keeps an existing entry as it is
             await self.store.execute([blacklist_op(number, scope, reason, "admin", self.wall_clock())])
-        except WriteFailed:
-            if added:
+        except WriteFailed as exc:
+            if added and not isinstance(exc, CommitOutcomeUnknown):  # it may have landed: keep blocking
                 self.lists.unblock(number, scope)
             raise
         row = await self.store.read(blacklist_row, number, scope)
@@ -164,6 +166,8 @@ class ListRoutes:
             raise HTTPError(400, "invalid_csv", str(exc), "file") from None
         except InvalidEntry as exc:
             raise HTTPError(400, "invalid_csv", str(exc), exc.field) from None
+        except ImportTooLarge as exc:
+            raise HTTPError(413, "import_too_large", str(exc), "file") from None
         if job.columns is None:
             raise HTTPError(400, "invalid_csv", f"the CSV is empty; the first line must be the header "
                                                 f"{','.join(CSV_COLUMNS)}", "file")
@@ -174,9 +178,10 @@ class ListRoutes:
             added = [(n, s) for n, s, _ in chunk_entries if self.lists.block(n, s)]
             try:
                 await self.store.execute([blacklist_op(n, s, r, "import", now) for n, s, r in chunk_entries])
-            except WriteFailed:
-                for number, scope in added:
-                    self.lists.unblock(number, scope)
+            except WriteFailed as exc:
+                if not isinstance(exc, CommitOutcomeUnknown):  # it may have landed: keep blocking
+                    for number, scope in added:
+                        self.lists.unblock(number, scope)
                 raise
         return json_response({"added": len(job.entries), "duplicate": job.duplicate, "invalid": job.invalid,
                               "errors": job.errors})

@@ -236,6 +236,11 @@ def api_call(ctx: CliContext, method: str, path: str, body: Any = None) -> Any:
             response = client.send(request)
     except httpx.HTTPError as exc:
         raise Failed(f"cannot reach the gateway at {_api_url(ctx)}: {exc}") from None
+    return api_payload(response)
+
+
+def api_payload(response: Any) -> Any:
+    """The JSON of a read API response; Failed with the API's own error message on a 4xx/5xx."""
     try:
         payload = response.json()
     except ValueError:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -91,36 +92,6 @@ def signatures_create(ctx: CliContext, name: str, company: str | None, licence: 
     _echo(created, as_json, f"signature {created['id']} 【{name}】: {created['status']}")
 
 
-@signatures.command(name="approve")
-@click.argument("signature_id", metavar="ID")
-@click.option("--json", "as_json", is_flag=True, help="Print the signature as JSON.")
-@click.pass_obj
-def signatures_approve(ctx: CliContext, signature_id: str, as_json: bool) -> None:
-    """Approve a signature (admin key)."""
-    done = api_call(ctx, "POST", f"/v1/signatures/{_id(signature_id)}/approve", {})
-    _echo(done, as_json, f"signature {done['id']} 【{done['name']}】: {done['status']}")
-
-
-@signatures.command(name="reject")
-@click.argument("signature_id", metavar="ID")
-@click.option("--reason", required=True, help="Why, in a sentence the submitter can act on.")
-@click.option("--json", "as_json", is_flag=True, help="Print the signature as JSON.")
-@click.pass_obj
-def signatures_reject(ctx: CliContext, signature_id: str, reason: str, as_json: bool) -> None:
-    """Reject (or revoke) a signature (admin key)."""
-    done = api_call(ctx, "POST", f"/v1/signatures/{_id(signature_id)}/reject", {"reason": reason})
-    _echo(done, as_json, f"signature {done['id']} 【{done['name']}】: {done['status']} ({done['reason']})")
-
-
-@signatures.command(name="delete")
-@click.argument("signature_id", metavar="ID")
-@click.pass_obj
-def signatures_delete(ctx: CliContext, signature_id: str) -> None:
-    """Delete a signature of the key (messages already accepted are sent as they are)."""
-    done = api_call(ctx, "DELETE", f"/v1/signatures/{_id(signature_id)}")
-    click.echo(f"signature {done['id']}: {done['status']}")
-
-
 # -------------------------------------------------------------------------- templates
 @main.group()
 def templates() -> None:
@@ -156,34 +127,37 @@ def templates_create(ctx: CliContext, name: str, kind: str, content: str, as_jso
     _echo(created, as_json, f"template {created['id']}: {created['status']} (variables: {params})")
 
 
-@templates.command(name="approve")
-@click.argument("template_id", metavar="ID")
-@click.option("--json", "as_json", is_flag=True, help="Print the template as JSON.")
-@click.pass_obj
-def templates_approve(ctx: CliContext, template_id: str, as_json: bool) -> None:
-    """Approve a template (admin key)."""
-    done = api_call(ctx, "POST", f"/v1/templates/{_id(template_id)}/approve", {})
-    _echo(done, as_json, f"template {done['id']} {done['name']!r}: {done['status']}")
+def _decisions(group: click.Group, what: str, path: str, line: Callable[[dict[str, Any]], str]) -> None:
+    """``approve``, ``reject`` and ``delete`` of ``group``: the same for signatures and templates."""
+
+    @group.command(name="approve", help=f"Approve a {what} (admin key).")
+    @click.argument("item_id", metavar="ID")
+    @click.option("--json", "as_json", is_flag=True, help=f"Print the {what} as JSON.")
+    @click.pass_obj
+    def approve(ctx: CliContext, item_id: str, as_json: bool) -> None:
+        done = api_call(ctx, "POST", f"{path}/{_id(item_id)}/approve", {})
+        _echo(done, as_json, line(done))
+
+    @group.command(name="reject", help=f"Reject (or revoke) a {what} (admin key).")
+    @click.argument("item_id", metavar="ID")
+    @click.option("--reason", required=True, help="Why, in a sentence the submitter can act on.")
+    @click.option("--json", "as_json", is_flag=True, help=f"Print the {what} as JSON.")
+    @click.pass_obj
+    def reject(ctx: CliContext, item_id: str, reason: str, as_json: bool) -> None:
+        done = api_call(ctx, "POST", f"{path}/{_id(item_id)}/reject", {"reason": reason})
+        _echo(done, as_json, f"{line(done)} ({done['reason']})")
+
+    @group.command(name="delete", help=f"Delete a {what} of the key (messages already accepted are sent as they "
+                                       "are).")
+    @click.argument("item_id", metavar="ID")
+    @click.pass_obj
+    def delete(ctx: CliContext, item_id: str) -> None:
+        done = api_call(ctx, "DELETE", f"{path}/{_id(item_id)}")
+        click.echo(f"{what} {done['id']}: {done['status']}")
 
 
-@templates.command(name="reject")
-@click.argument("template_id", metavar="ID")
-@click.option("--reason", required=True, help="Why, in a sentence the submitter can act on.")
-@click.option("--json", "as_json", is_flag=True, help="Print the template as JSON.")
-@click.pass_obj
-def templates_reject(ctx: CliContext, template_id: str, reason: str, as_json: bool) -> None:
-    """Reject (or revoke) a template (admin key)."""
-    done = api_call(ctx, "POST", f"/v1/templates/{_id(template_id)}/reject", {"reason": reason})
-    _echo(done, as_json, f"template {done['id']} {done['name']!r}: {done['status']} ({done['reason']})")
-
-
-@templates.command(name="delete")
-@click.argument("template_id", metavar="ID")
-@click.pass_obj
-def templates_delete(ctx: CliContext, template_id: str) -> None:
-    """Delete a template of the key (messages already accepted are sent as they are)."""
-    done = api_call(ctx, "DELETE", f"/v1/templates/{_id(template_id)}")
-    click.echo(f"template {done['id']}: {done['status']}")
+_decisions(signatures, "signature", "/v1/signatures", lambda s: f"signature {s['id']} 【{s['name']}】: {s['status']}")
+_decisions(templates, "template", "/v1/templates", lambda t: f"template {t['id']} {t['name']!r}: {t['status']}")
 
 
 def _id(raw: str) -> str:

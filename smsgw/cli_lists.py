@@ -18,7 +18,7 @@ from urllib.parse import quote, urlencode
 
 import click
 
-from .cli import CliContext, Failed, _api_failure, _api_url, _credentials, _signed_request, api_call, main
+from .cli import CliContext, Failed, _api_url, _credentials, _signed_request, api_call, api_payload, main
 
 _CHUNK = 64 * 1024
 
@@ -98,7 +98,7 @@ def blacklist_import(ctx: CliContext, file: Path) -> None:
             response = client.post(_api_url(ctx) + path, content=body(), headers=headers)
     except httpx.HTTPError as exc:
         raise Failed(f"cannot reach the gateway at {_api_url(ctx)}: {exc}") from None
-    report = _json(response)
+    report = api_payload(response)
     click.echo(f"added {report['added']}, duplicate {report['duplicate']}, invalid {report['invalid']}")
     for error in report["errors"]:
         click.echo(f"{file}:{error['line']}: {error['field']}: {error['message']}", err=True)
@@ -121,7 +121,7 @@ def blacklist_export(ctx: CliContext, output: IO[bytes]) -> None:
             try:
                 if response.status_code >= 400:
                     response.read()
-                    _json(response)
+                    api_payload(response)
                 for chunk in response.iter_bytes():
                     output.write(chunk)
             finally:
@@ -179,16 +179,6 @@ def _pages(ctx: CliContext, path: str, query: dict[str, str]) -> Iterator[dict[s
         if not page["items"]:
             return
         after = page["next"]
-
-
-def _json(response: Any) -> Any:
-    try:
-        payload = response.json()
-    except ValueError:
-        payload = None
-    if response.status_code >= 400:
-        raise _api_failure(response.status_code, payload, response.text)
-    return payload
 
 
 def _scope(signature: str | None) -> str:

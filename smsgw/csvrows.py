@@ -5,12 +5,16 @@ the network. ``CsvRows`` splits the decoded text into lines and joins lines whil
 field is open (an odd count of ``"`` so far: RFC 4180 quotes come in pairs, ``""`` included),
 so every record it hands to ``csv`` is complete. Lines without quotes, the usual case, are
 split directly. Each record carries the line number it starts on (1-based), for error reports.
+A record longer than ``MAX_RECORD`` characters is refused: a body is verified only once it has
+ended, so what is held before then must be bounded.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+
+MAX_RECORD = 64 * 1024  # characters of one record (its lines, for a quoted field with line breaks)
 
 
 class CsvError(ValueError):
@@ -23,6 +27,7 @@ class CsvRows:
         self._tail = ""  # text after the last line break
         self._record: list[str] = []  # lines of a record whose quoted field is still open
         self._quotes = 0
+        self._open = 0  # characters in _record
         self._line = 0  # lines consumed
         self._start = 0  # line the open record starts on
 
@@ -35,7 +40,11 @@ class CsvRows:
             raise CsvError(f"line {line}: the CSV is not UTF-8 ({exc.reason})") from None
         lines = text.split("\n")
         self._tail = lines.pop()
-        return self._records(lines)
+        out = self._records(lines)
+        if len(self._tail) + self._open > MAX_RECORD:
+            start = self._start if self._record else self._line + 1
+            raise CsvError(f"line {start}: a record is longer than {MAX_RECORD} characters")
+        return out
 
     def close(self) -> list[tuple[int, list[str]]]:
         """The last records; ``CsvError`` if the body ends inside a quoted field."""
@@ -64,10 +73,11 @@ class CsvRows:
                 self._start = self._line
             self._record.append(line)
             self._quotes += quotes
+            self._open += len(line) + 1
             if self._quotes % 2:
                 continue  # a quoted field spans the line break
             record = "\n".join(self._record)
-            self._record, self._quotes = [], 0
+            self._record, self._quotes, self._open = [], 0, 0
             try:
                 out.append((self._start, next(csv.reader([record], strict=True))))
             except csv.Error as exc:

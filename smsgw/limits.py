@@ -15,10 +15,11 @@ Sends to one (number, signature) pair are counted together whatever their kind; 
 of the kind being sent decide. The counts hold across a restart: ``load`` replays the
 ``messages`` rows of the last day (ids are time-sortable, so that is a primary key range).
 
-An MO reply whose whole text is an unsubscribe keyword blacklists its sender for the signature
-of the latest message sent to that number within the last day, or for all signatures when
-there is none (or frequency limits are off, so no sends are tracked). The entry is written in
-the MO's own transaction (``on_mo`` is a dispatcher MO observer).
+An MO reply whose whole text is an unsubscribe keyword (full-width letters read as ASCII, any
+case) blacklists its sender for the signature of the latest message sent to that number within
+the last day, or for all signatures when there is none (or frequency limits are off, so no
+sends are tracked). The entry is written in the MO's own transaction (``on_mo`` is a
+dispatcher MO observer).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from __future__ import annotations
 import functools
 import math
 import time
+import unicodedata
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -62,7 +64,7 @@ class Limits:
         self.quota = TokenBuckets(policy.key_tps) if policy.key_tps > 0 else None
         self._spans = {kind: spans(limit) for kind, limit in policy.limits.items()}
         self._default = policy.limits.get("notification", FrequencyLimit())
-        self._unsubscribe = frozenset(k.casefold() for k in policy.unsubscribe_keywords)
+        self._unsubscribe = frozenset(_keyword(k) for k in policy.unsubscribe_keywords)
 
     async def load(self) -> None:
         """Read both lists, then replay the last day's sends into the frequency windows."""
@@ -129,7 +131,7 @@ class Limits:
     def on_mo(self, channel: str, source: str, dest: str, text: str, wall: float, ops: list[Any]) -> None:
         """Dispatcher MO observer: an unsubscribe reply blacklists its sender (see the module doc)."""
         keyword = text.strip()
-        if keyword.casefold() not in self._unsubscribe:
+        if _keyword(keyword) not in self._unsubscribe:
             return
         try:
             number = normalise(source)
@@ -143,6 +145,12 @@ class Limits:
                                 wall))
         self.lists.block(number, scope)
         log.info("unsubscribed", number=number, signature=scope or None, channel=channel)
+
+
+def _keyword(text: str) -> str:
+    """How a reply is compared with the unsubscribe keywords: full-width forms as ASCII (ＴＤ is
+    TD, as a Chinese input method types it), case-folded, without surrounding space."""
+    return unicodedata.normalize("NFKC", text).strip().casefold()
 
 
 def _too_many(code: str, why: str, retry_at: float, now: float, field: str | None) -> Refused:

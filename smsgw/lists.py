@@ -162,6 +162,13 @@ def entry_reason(raw: object) -> str | None:
 # ------------------------------------------------------------------ CSV import
 CSV_COLUMNS = ("number", "signature", "reason")
 MAX_REPORTED_ERRORS = 20
+# New entries one upload may add. They are held in memory until the body ends and its request
+# signature is verified, so an unverified upload must not grow them without bound.
+MAX_IMPORT_ENTRIES = 200_000
+
+
+class ImportTooLarge(ValueError):
+    """An upload has more new entries than one import may add."""
 
 
 @dataclass(slots=True)
@@ -204,6 +211,9 @@ class BlacklistImport:
         if self.lists.has(number, scope) or (number, scope) in self._seen:
             self.duplicate += 1
             return
+        if len(self.entries) >= MAX_IMPORT_ENTRIES:
+            raise ImportTooLarge(f"line {line}: one import adds at most {MAX_IMPORT_ENTRIES} new entries; "
+                                 "split the file")
         self._seen.add((number, scope))
         self.entries.append((number, scope, reason))
 

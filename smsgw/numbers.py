@@ -5,15 +5,18 @@ Chinese mobile numbers arrive as ``13800138000``, ``+86 138-0013-8000``, ``0086â
 route tables in channels.toml list. Anything else must be international E.164 written with
 ``+`` and is kept as ``+<digits>``; it is sent only where a channel's prefixes route it (intake
 answers ``no_route`` otherwise). ``+86`` numbers that are not mobile numbers are refused here.
+Full-width digits and ``ï¼‹`` (what a Chinese input method types) are read as ASCII (NFKC);
+digits of other scripts are refused, as no SMSC takes them.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 _SEPARATORS = re.compile(r"[\s\-().]")
-_CN_MOBILE = re.compile(r"1[3-9]\d{9}")
-_E164 = re.compile(r"\+[1-9]\d{6,14}")
+_CN_MOBILE = re.compile(r"1[3-9]\d{9}", re.ASCII)  # ASCII: \d alone also matches other scripts' digits
+_E164 = re.compile(r"\+[1-9]\d{6,14}", re.ASCII)
 
 
 class InvalidNumber(ValueError):
@@ -22,7 +25,8 @@ class InvalidNumber(ValueError):
 
 def normalise(raw: str) -> str:
     """``+86 138-0013-8000`` -> ``13800138000``; ``+44 7700 900123`` -> ``+447700900123``."""
-    number = _SEPARATORS.sub("", raw.strip())
+    text = raw if raw.isascii() else unicodedata.normalize("NFKC", raw)
+    number = _SEPARATORS.sub("", text.strip())
     if number.startswith("00"):
         number = "+" + number[2:]
     for prefix in ("+86", "86"):
@@ -37,7 +41,7 @@ def normalise(raw: str) -> str:
         return number
     if not number:
         raise InvalidNumber("the number is empty")
-    if number.isdigit():
+    if number.isascii() and number.isdigit():
         raise InvalidNumber(
             f"{raw!r} is not a Chinese mobile number (11 digits starting 13-19); "
             "write international numbers as +<country code><number>"

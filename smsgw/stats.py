@@ -30,6 +30,7 @@ from .taxonomy import REASONS, classify, raw_code
 
 GROUPS = ("channel", "template", "batch", "key", "day")
 NOT_ARRIVED = ("failed", "expired", "rejected")
+PENDING = ("held", "accepted", "submitted")  # held: a paused or scheduled batch's, not yet sent
 DEFAULT_DAYS = 7
 ID_SLACK = 3600.0  # seconds
 TOP_RAW = 5
@@ -214,7 +215,7 @@ class _Group:
             "total": sum(st.values()),
             "submitted": st["submitted"] + final,
             "delivered": delivered, "failed": failed, "expired": expired, "rejected": st["rejected"],
-            "pending": st["accepted"] + st["submitted"],
+            "pending": sum(st[name] for name in PENDING),
             "delivery_rate": round(delivered / final, 4) if final else None,
             "reasons": [
                 {"code": code, "text": REASONS[code], "count": count,

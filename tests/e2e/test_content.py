@@ -8,12 +8,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import trio
 from sqlalchemy import select
 
 from smsgw.store.schema import messages
 
 from .harness import Harness, gateway_with_sims, number
+from .store_faults import next_commit_unanswered
 
 REVIEW = {"content_review": True, "frequency_limits": False}
 CODE_TEMPLATE = "您的验证码是{code}，5分钟内有效。"
@@ -277,3 +279,22 @@ async def test_routes_are_in_openapi_and_deletes_restore_registration(tmp_path: 
             pending = (await h.call("GET", "/v1/signatures?status=pending")).json()["items"]
             assert [s["name"] for s in pending] == ["测试科技"] and pending[0]["company"] is None
             assert (await h.call("GET", "/v1/templates?status=nope")).json()["error"]["code"] == "invalid_status"
+
+
+async def test_a_decision_whose_commit_is_unanswered_applies_as_the_database_has_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with trio.fail_after(30):
+        async with gateway_with_sims(tmp_path, protocols=("cmpp",), policy=REVIEW) as h:
+            user = h.new_key()
+            sig_id, code_id, notice_id = await _register(h, user)
+            to = number("cmpp", 1)
+            by_code = {"to": to, "template_id": code_id, "params": {"code": "1234"}, "signature": "测试科技"}
+            with next_commit_unanswered(monkeypatch):
+                response = await h.call("POST", f"/v1/templates/{code_id}/reject", {"reason": "no"})
+                assert response.status_code >= 500
+            await _refused(h, by_code, 403, "template_not_approved", "template_id", key=user)
+            with next_commit_unanswered(monkeypatch):
+                assert (await h.call("DELETE", f"/v1/signatures/{sig_id}", key=user)).status_code >= 500
+            by_notice = {"to": to, "template_id": notice_id, "params": {"name": "李", "order": "1"},
+                         "signature": "测试科技"}
+            await _refused(h, by_notice, 400, "unknown_signature", "signature", key=user)

@@ -10,12 +10,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import trio
 from sqlalchemy import func, select
 
 from smsgw.store.schema import messages
 
 from .harness import Harness, gateway_with_sims, number
+from .store_faults import next_commit_unanswered
 
 POLICY: dict[str, Any] = {"content_review": False, "frequency_limits": True}
 N = number("cmpp", 1)
@@ -221,3 +223,33 @@ async def test_csv_import_export_round_trip(tmp_path: Path, db_url: str | None) 
             paths = (await h.client.get(h.base + "/openapi.json")).json()["paths"]
             assert {"/v1/blacklist", "/v1/blacklist/{number}", "/v1/blacklist/import", "/v1/blacklist/export",
                     "/v1/whitelist", "/v1/whitelist/{number}"} <= set(paths)
+
+
+async def test_csv_import_past_its_size_is_refused_whole(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.setattr("smsgw.lists.MAX_IMPORT_ENTRIES", 2)
+    upload = "number\n" + "".join(f"{number('cmpp', n)}\n" for n in range(1, 4))
+    with trio.fail_after(30):
+        async with gateway_with_sims(tmp_path, protocols=("cmpp",), policy=POLICY) as h:
+            refused = await h.call("POST", "/v1/blacklist/import", raw=upload.encode())
+            assert refused.status_code == 413 and refused.json()["error"]["code"] == "import_too_large"
+            assert "line 4" in refused.json()["error"]["message"]
+            assert (await h.call("GET", "/v1/blacklist")).json()["items"] == []
+            endless = await h.call("POST", "/v1/blacklist/import", raw=b"number\n" + b"1" * 100_000)
+            assert endless.status_code == 400 and endless.json()["error"]["code"] == "invalid_csv"
+
+
+async def test_an_entry_whose_commit_is_unanswered_still_blocks(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # the write may have landed: the number must stay blocked (as it is after a restart)
+    with trio.fail_after(30):
+        async with gateway_with_sims(tmp_path, protocols=("cmpp",), policy=POLICY) as h:
+            with next_commit_unanswered(monkeypatch):
+                assert (await h.call("POST", "/v1/blacklist", {"number": N})).status_code >= 500
+            refused = await h.call("POST", "/v1/messages", {"to": N, "text": "x", "signature": "Shop"})
+            assert refused.status_code == 403, refused.text
+            other = number("cmpp", 2)
+            with next_commit_unanswered(monkeypatch):
+                response = await h.call("POST", "/v1/blacklist/import", raw=f"number\n{other}\n".encode())
+                assert response.status_code >= 500
+            refused = await h.call("POST", "/v1/messages", {"to": other, "text": "x", "signature": "Shop"})
+            assert refused.status_code == 403, refused.text

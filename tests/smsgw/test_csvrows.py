@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smsgw.csvrows import CsvError, CsvRows
+from smsgw.csvrows import MAX_RECORD, CsvError, CsvRows
 
 FIELD = st.text(alphabet=st.sampled_from(list('ab,"\n 号码1')), max_size=8)
 ROWS = st.lists(st.lists(FIELD, min_size=1, max_size=4), min_size=1, max_size=12)
@@ -60,3 +60,17 @@ def test_multibyte_character_split_across_chunks() -> None:
 def test_malformed(data: bytes, message: str) -> None:
     with pytest.raises(CsvError, match=message):
         parse(data, [])
+
+
+def test_a_record_longer_than_the_limit_is_refused() -> None:
+    # the body is not verified before it ends: one endless line must not grow memory without bound
+    rows = CsvRows()
+    with pytest.raises(CsvError, match="line 2"):
+        rows.feed(b"number\n")
+        for _ in range(MAX_RECORD // 1000 + 2):
+            rows.feed(b"1" * 1000)
+    quoted = CsvRows()
+    with pytest.raises(CsvError, match="line 1"):
+        quoted.feed(b'"')
+        for _ in range(MAX_RECORD // 1000 + 2):
+            quoted.feed(b"x\n" * 500)

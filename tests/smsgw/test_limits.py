@@ -12,7 +12,7 @@ from smsgw.http.errors import Refused
 from smsgw.intake import Draft
 from smsgw.keys import ApiKey
 from smsgw.limits import Limits
-from smsgw.lists import ALL, INSERT_BLACKLIST, BlacklistImport, NumberLists
+from smsgw.lists import ALL, INSERT_BLACKLIST, MAX_IMPORT_ENTRIES, BlacklistImport, ImportTooLarge, NumberLists
 
 KEY = ApiKey("ak_1", "s", "test", False, True)
 NOW = 1_800_000_000.0
@@ -118,3 +118,22 @@ def test_csv_import_counts() -> None:
     assert job.entries == [("13800138000", ALL, "complained"), ("13900139000", "Shop", None)]
     assert (job.duplicate, job.invalid) == (2, 2)
     assert [(e["line"], e["field"]) for e in job.errors] == [(6, "number"), (7, "columns")]
+
+
+def test_unsubscribe_keyword_typed_in_full_width() -> None:
+    # a Chinese input method in full-width mode sends ＴＤ for TD
+    rules = limits()
+    ops: list[Any] = []
+    rules.on_mo("ch", "13800138000", "10690000", "ＴＤ", NOW, ops)
+    assert rules.lists.has("13800138000", ALL) and len(ops) == 1
+
+
+def test_csv_import_holds_a_bounded_number_of_entries() -> None:
+    # the upload is verified only when it ends: what is kept until then must be bounded
+    job = BlacklistImport(NumberLists())
+    job.row(1, ["number"])
+    for i in range(MAX_IMPORT_ENTRIES):
+        job.row(i + 2, [f"13{i:09d}"])
+    job.row(MAX_IMPORT_ENTRIES + 2, ["13000001234"])  # a duplicate takes no room
+    with pytest.raises(ImportTooLarge):
+        job.row(MAX_IMPORT_ENTRIES + 3, ["13900000000"])

@@ -44,3 +44,16 @@ def test_longest_prefix_wins() -> None:
     assert router.candidates("13800000000") == ["a"]
     assert router.candidates("+447700900123") == ["c"]
     assert router.candidates("15000000000") == []
+
+
+def test_full_width_digits_become_ascii() -> None:
+    # what a Chinese input method types: full-width digits and plus sign
+    assert normalise("＋８６ １３８００１３８０００") == "13800138000"
+    assert normalise("１３８００１３８０００") == "13800138000"
+
+
+@pytest.mark.parametrize("raw", ["١٣٨٠٠١٣٨٠٠٠", "13８0013800\u0660", "+4477009001२३"])
+def test_digits_of_other_scripts_are_refused(raw: str) -> None:
+    # \d matches them, but no SMSC takes them: they must not reach the database as they are
+    with pytest.raises(InvalidNumber):
+        normalise(raw)

@@ -164,3 +164,13 @@ def test_time_formats() -> None:
     assert parse_time("2024-05-01T08:00:00", "from", 8 * 3600) == DAY1
     assert parse_time("2024-05-01T00:00:00Z", "from", 0) == DAY1
     assert parse_tz("+0530") == 5 * 3600 + 1800 and parse_tz("-5") == -5 * 3600 and parse_tz("utc") == 0
+
+
+def test_held_batch_messages_are_pending(engine: Engine) -> None:
+    # a paused or scheduled batch's messages are "held": not yet sent, so pending
+    rows = Rows()
+    rows.add(DAY1 + 60, "held", batch=3)
+    rows.add(DAY1 + 60, "accepted", batch=3)
+    rows.write(engine)
+    group = run(engine, window("batch"))["groups"][0]
+    assert (group["total"], group["pending"]) == (2, 2)
