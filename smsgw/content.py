@@ -15,7 +15,6 @@ the channel's ``signature_placement`` says.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -68,7 +67,7 @@ class ContentRules:
         self.store = store
         self.signatures: dict[tuple[str, str], Signature] = {}  # (key id, name)
         self.templates: dict[str, Template] = {}
-        self._approved: dict[str, list[tuple[Template, re.Pattern[str]]]] = {}  # key id → wildcard regexes
+        self._approved: dict[str, list[Template]] = {}  # key id → approved templates, oldest first
         self._matches: dict[tuple[str, str], Template | None] = {}
 
     async def load(self) -> None:
@@ -95,10 +94,10 @@ class ContentRules:
         self._changed()
 
     def _changed(self) -> None:
-        approved: dict[str, list[tuple[Template, re.Pattern[str]]]] = {}
+        approved: dict[str, list[Template]] = {}
         for t in sorted(self.templates.values(), key=lambda t: int(t.id)):
             if t.status == "approved":
-                approved.setdefault(t.key_id, []).append((t, t.parsed.wildcard(self.policy.max_param_length)))
+                approved.setdefault(t.key_id, []).append(t)
         self._approved = approved
         self._matches = {}
 
@@ -207,11 +206,8 @@ class ContentRules:
         limit = self.policy.max_param_length
         urls = self.policy.verification_urls
         found = None
-        for template, pattern in self._approved.get(key_id, ()):
-            match = pattern.fullmatch(text)
-            if match is not None and all(
-                    value_problem(v, limit, urls or template.kind != "verification") is None
-                    for v in match.groups()):
+        for template in self._approved.get(key_id, ()):
+            if template.parsed.matches(text, limit, urls or template.kind != "verification"):
                 found = template
                 break
         if len(self._matches) >= MATCH_CACHE:
