@@ -78,7 +78,8 @@ class Api:
         add("GET", "/v1/messages/{id}", self.get_message, auth="key", summary="Status of one message")
         add("GET", "/v1/reports", self.get_reports, auth="key", summary="Final statuses in arrival order",
             query={"after": {"type": "string"}, "limit": {"type": "integer"}})
-        add("GET", "/v1/mo", self.get_mo, auth="key", summary="Mobile-originated messages in arrival order",
+        add("GET", "/v1/mo", self.get_mo, auth="admin",
+            summary="Mobile-originated messages in arrival order (admin: MO belongs to no key)",
             query={"after": {"type": "string"}, "limit": {"type": "integer"}})
         add("GET", "/v1/channels", self.get_channels, auth="key", summary="Channels and their sessions")
         add("GET", "/v1/channels/{name}/trace", self.get_trace, auth="admin",

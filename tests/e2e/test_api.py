@@ -65,6 +65,9 @@ async def test_refusals_have_their_codes(tmp_path: Path, db_url: str | None) -> 
                                ("/v1/mo?after=-1", "invalid_cursor")):
                 response = await h.call("GET", path)
                 assert response.status_code == 400 and response.json()["error"]["code"] == code, path
+            # MO messages belong to no key: only an admin key lists them
+            response = await h.call("GET", "/v1/mo", key=h.new_key())
+            assert response.status_code == 403 and response.json()["error"]["code"] == "admin_required"
             # nothing refused was stored
             count = await h.gateway.store.read(lambda conn: len(conn.execute(select(messages.c.id)).all()))
             assert count == 0
