@@ -25,6 +25,7 @@ in progress finish with ``Connection: close`` and cancels what is still running 
 from __future__ import annotations
 
 import errno
+import os
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -176,6 +177,8 @@ class _Connection:
         self.limits = server.limits
         self.stream = stream
         self.client = client
+        # The socket's descriptor when the stream is plain TCP (``_send`` writes to it directly).
+        self.fd = stream.socket.fileno() if isinstance(stream, trio.SocketStream) else None
         self.conn: h11.Connection | None = None  # None: the lean path (lean.py) reads and writes
         self.buffer = bytearray()  # lean path: received and not yet consumed
         self.body_length = 0  # lean path: the request's Content-Length
@@ -506,6 +509,18 @@ class _Connection:
     async def _send(self, data: bytes | None) -> None:
         if not data:
             return
+        if self.fd is not None:
+            # Plain TCP: one write(2) usually takes it all, with no trip through trio's
+            # scheduler (SocketStream.send_all yields once per call); trio sends the rest.
+            try:
+                sent = os.write(self.fd, data)
+            except BlockingIOError:
+                sent = 0
+            except OSError as exc:
+                raise _Closed from exc
+            if sent == len(data):
+                return
+            data = data[sent:]
         with trio.move_on_after(self.limits.send_timeout):
             try:
                 await self.stream.send_all(data)
