@@ -23,15 +23,18 @@ from dataclasses import dataclass
 from http import HTTPStatus
 
 _TOKEN = rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+"
-_REQUEST_LINE = re.compile(rb"(" + _TOKEN + rb") ([\x21-\x7e]+) HTTP/1\.1")
-# A field value: visible characters and obs-text, single spaces/tabs only between them.
-_VALUE = rb"(?:[\x21-\x7e\x80-\xff]+(?:[ \t]+[\x21-\x7e\x80-\xff]+)*)?"
-_FIELD = re.compile(rb"(" + _TOKEN + rb"):[ \t]*(" + _VALUE + rb")[ \t]*")
+# A whole head in one match: request line, then fields. A field's value with the optional
+# whitespace around it is any run of spaces, tabs, visible characters and obs-text (which is
+# exactly OWS value OWS). \r and \n appear only as CRLF, so there is no bare LF, no obs-fold
+# (a line starting with whitespace) and no field without a colon. Nothing in it backtracks.
+_HEAD = re.compile(
+    _TOKEN + rb" [\x21-\x7e]+ HTTP/1\.1\r\n(?:" + _TOKEN + rb":[ \t\x21-\x7e\x80-\xff]*\r\n)*\r\n"
+)
 _NAME_OUT = re.compile(_TOKEN)
-_VALUE_OUT = re.compile(_VALUE)
+_VALUE_OUT = re.compile(rb"(?:[\x21-\x7e\x80-\xff]+(?:[ \t]+[\x21-\x7e\x80-\xff]+)*)?")
 
 # Request headers that change framing or the connection's protocol: h11 decides these.
-_REQUEST_SPECIAL = frozenset((b"transfer-encoding", b"expect", b"upgrade"))
+_REQUEST_SPECIAL = frozenset(("transfer-encoding", "expect", "upgrade"))
 # Response headers h11 would merge, replace or move (framing, connection, host first).
 _RESPONSE_SPECIAL = frozenset(("content-length", "transfer-encoding", "connection", "host"))
 _MAX_LENGTH_DIGITS = 18  # h11 allows 20; longer values go to h11 and its answer
@@ -55,42 +58,35 @@ class Head:
 
 def parse_head(head: bytes) -> Head | None:
     """``head`` is everything up to and including the first CRLF CRLF; ``None``: let h11 decide."""
-    if head.count(b"\n") != head.count(b"\r\n"):
-        return None  # a bare LF: h11 splits lines differently
-    lines = head[:-4].split(b"\r\n")
-    line = _REQUEST_LINE.fullmatch(lines[0])
-    if line is None:
+    if _HEAD.fullmatch(head) is None:
         return None
-    method, target = line.group(1, 2)
-    if method == b"HEAD" or method == b"CONNECT":
+    lines = head.decode("latin-1").split("\r\n")
+    method, target, _ = lines[0].split(" ")
+    if method == "HEAD" or method == "CONNECT":
         return None
     headers: dict[str, str] = {}
     hosts = 0
     length = None
     size = len(method) + len(target) + 14
-    for raw in lines[1:]:
-        field = _FIELD.fullmatch(raw)
-        if field is None:
-            return None  # obs-fold, a bad name or value: h11 folds or refuses
-        name_bytes = field.group(1).lower()
-        value_bytes = field.group(2)
-        if name_bytes in _REQUEST_SPECIAL:
+    for line in lines[1:-2]:
+        name, _, value = line.partition(":")
+        name = name.lower()
+        value = value.strip(" \t")
+        if name in _REQUEST_SPECIAL:
             return None
-        if name_bytes == b"host":
+        if name == "host":
             hosts += 1
-        elif name_bytes == b"content-length":
-            if length is not None or not value_bytes.isdigit() or len(value_bytes) > _MAX_LENGTH_DIGITS:
+        elif name == "content-length":
+            if length is not None or not value.isdigit() or not value.isascii() or len(value) > _MAX_LENGTH_DIGITS:
                 return None
-            length = int(value_bytes)
-        elif name_bytes == b"connection" and value_bytes.lower() != b"keep-alive":
+            length = int(value)
+        elif name == "connection" and value.lower() != "keep-alive":
             return None
-        size += len(name_bytes) + len(value_bytes) + 4
-        name = name_bytes.decode("ascii")
-        value = value_bytes.decode("latin-1")
+        size += len(name) + len(value) + 4
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
     if hosts != 1:
         return None
-    return Head(method.decode("ascii"), target.decode("ascii"), headers, length or 0, size)
+    return Head(method, target, headers, length or 0, size)
 
 
 def h11_would_act(partial: bytes | bytearray, max_header_bytes: int) -> bool:
