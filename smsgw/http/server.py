@@ -25,6 +25,7 @@ in progress finish with ``Connection: close`` and cancels what is still running 
 from __future__ import annotations
 
 import errno
+import math
 import os
 import ssl
 import time
@@ -319,17 +320,22 @@ class _Connection:
         with trio.CancelScope(deadline=trio.current_time() + timeout) as self.idle_scope:
             if self.server.stopping:
                 return None
-            return await self._receive(float("inf"))
+            return await self._receive(math.inf)
         return None
 
     async def _receive(self, deadline: float) -> bytes | None:
         """Bytes from the peer (``b""`` at EOF), ``None`` if ``deadline`` passed first."""
+        if deadline == math.inf:  # the caller's own scope bounds it (an idle connection's wait)
+            return await self._receive_now()
         with trio.move_on_at(deadline):
-            try:
-                return bytes(await self.stream.receive_some(_RECEIVE_SIZE))
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                return b""
+            return await self._receive_now()
         return None
+
+    async def _receive_now(self) -> bytes:
+        try:
+            return bytes(await self.stream.receive_some(_RECEIVE_SIZE))
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return b""
 
     async def _receive_body(self) -> bytes | None:
         """The next body chunk for ``Request``; ``None`` at its end. Sends ``100 Continue`` the first
