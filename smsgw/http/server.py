@@ -332,10 +332,33 @@ class _Connection:
         return None
 
     async def _receive_now(self) -> bytes:
+        fd = self.fd
+        if fd is None:
+            try:
+                return bytes(await self.stream.receive_some(_RECEIVE_SIZE))
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return b""
+        # Plain TCP: what SocketStream.receive_some does (the same checkpoints, so a client
+        # whose bytes are always ready cannot hold the loop), minus its wrappers.
+        await trio.lowlevel.checkpoint_if_cancelled()
         try:
-            return bytes(await self.stream.receive_some(_RECEIVE_SIZE))
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            data = os.read(fd, _RECEIVE_SIZE)
+        except BlockingIOError:
+            pass
+        except OSError:
+            await trio.lowlevel.cancel_shielded_checkpoint()
             return b""
+        else:
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            return data
+        while True:
+            await trio.lowlevel.wait_readable(fd)
+            try:
+                return os.read(fd, _RECEIVE_SIZE)
+            except BlockingIOError:
+                continue
+            except OSError:
+                return b""
 
     async def _receive_body(self) -> bytes | None:
         """The next body chunk for ``Request``; ``None`` at its end. Sends ``100 Continue`` the first
