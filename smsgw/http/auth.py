@@ -38,6 +38,7 @@ KeyRecord = tuple[str | bytes, bool]
 KeyLookup = Callable[[str], KeyRecord | Awaitable[KeyRecord | None] | None]
 
 _AUTH_HEADERS = ("X-Api-Key", "X-Timestamp", "X-Nonce", "X-Signature")
+_AUTH_KEYS = tuple((name, name.lower()) for name in _AUTH_HEADERS)  # as named, as looked up
 _CHALLENGE = (("www-authenticate", 'SMSGW-HMAC-SHA256 realm="smsgw"'),)
 
 
@@ -206,8 +207,8 @@ class RequestVerifier:
     async def begin(self, request: Request, *, admin: bool = False) -> PendingSignature:
         """Every check the headers allow; ``AuthError`` on the first that fails."""
         values = []
-        for name in _AUTH_HEADERS:
-            value = request.headers.get(name.lower())
+        for name, lookup in _AUTH_KEYS:
+            value = request.headers.get(lookup)
             if not value:
                 raise _unauthorized("missing_auth", f"the {name} header is required", name)
             values.append(value)
