@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -104,13 +105,18 @@ class Api:
         self.batches = api_batches.register(self)
         self.router.add_openapi_route("smsgw", "0.1.0")
 
-    async def _lookup(self, key_id: str) -> tuple[str, bool] | None:
+    def _lookup(self, key_id: str) -> tuple[str, bool] | Awaitable[tuple[str, bool] | None]:
+        """A cached key at once; otherwise an awaitable that loads it (the verifier awaits it)."""
         key = self.keys.get(key_id)
         if key is None:
-            key = await self.store.read(load_key, key_id)
-            if key is None:
-                return None
-            self.keys[key_id] = key
+            return self._load_key(key_id)
+        return key.secret, key.is_admin
+
+    async def _load_key(self, key_id: str) -> tuple[str, bool] | None:
+        key = await self.store.read(load_key, key_id)
+        if key is None:
+            return None
+        self.keys[key_id] = key
         return key.secret, key.is_admin
 
     def caller(self, request: Request) -> ApiKey:

@@ -38,6 +38,7 @@ KeyRecord = tuple[str | bytes, bool]
 KeyLookup = Callable[[str], KeyRecord | Awaitable[KeyRecord | None] | None]
 
 _AUTH_HEADERS = ("X-Api-Key", "X-Timestamp", "X-Nonce", "X-Signature")
+_AUTH_KEYS = tuple((name, name.lower()) for name in _AUTH_HEADERS)  # as named, as looked up
 _CHALLENGE = (("www-authenticate", 'SMSGW-HMAC-SHA256 realm="smsgw"'),)
 
 
@@ -103,13 +104,20 @@ class NonceCache:
         return len(self._expiry)
 
     def seen(self, key_id: str, nonce: str, now: int) -> bool:
+        return self.seen_pair(pair_digest(key_id, nonce), now)
+
+    def seen_pair(self, pair: bytes, now: int) -> bool:
+        """``seen`` of a ``pair_digest`` (a request computes it once for the look-up and the record)."""
         self._purge(now)
-        return _pair(key_id, nonce) in self._expiry
+        return pair in self._expiry
 
     def add(self, key_id: str, nonce: str, expires: int, now: int) -> None:
         """Record a pair; ``AuthError`` if it is already there, ``HTTPError`` 503 when full."""
+        self.add_pair(pair_digest(key_id, nonce), expires, now)
+
+    def add_pair(self, pair: bytes, expires: int, now: int) -> None:
+        """``add`` of a ``pair_digest``."""
         self._purge(now)
-        pair = _pair(key_id, nonce)
         if pair in self._expiry:
             raise _replayed()
         if expires < now:
@@ -126,6 +134,8 @@ class NonceCache:
     def _purge(self, now: int) -> None:
         """Forget pairs that expired before ``now``: walk the seconds elapsed since the last purge."""
         start = self._purged_until
+        if start == now:
+            return  # nothing can have expired since
         if start is None or now - start > 3 * WINDOW_SECONDS:
             # First use or a long quiet gap: sweep what is there instead of every elapsed second.
             seconds = [s for s in self._by_second if s < now]
@@ -138,7 +148,8 @@ class NonceCache:
         self._purged_until = now if start is None else max(now, start)
 
 
-def _pair(key_id: str, nonce: str) -> bytes:
+def pair_digest(key_id: str, nonce: str) -> bytes:
+    """The 16 bytes ``NonceCache`` keeps for a (key id, nonce) pair."""
     return hashlib.blake2b(f"{key_id}\n{nonce}".encode(), digest_size=16).digest()
 
 
@@ -157,11 +168,13 @@ class PendingSignature:
     timestamp_text: str
     nonce: str
     claimed: str
+    pair: bytes  # pair_digest(key_id, nonce)
 
     def finish(self, body_sha256: str) -> Principal:
         """Check the signature, record the nonce, check admin; the verified key or ``AuthError``."""
         message = string_to_sign(self.method, self.target, self.timestamp_text, self.nonce, body_sha256)
-        expected = signature(self.secret, message)
+        key = self.secret.encode() if isinstance(self.secret, str) else self.secret
+        expected = hmac.digest(key, message, "sha256").hex()  # == signature(secret, message)
         if not hmac.compare_digest(expected.encode(), self.claimed.lower().encode()):
             raise _unauthorized(
                 "bad_signature",
@@ -170,7 +183,7 @@ class PendingSignature:
                 "X-Signature",
             )
         now = int(self.verifier.clock())
-        self.verifier.nonces.add(self.key_id, self.nonce, self.timestamp + WINDOW_SECONDS, now)
+        self.verifier.nonces.add_pair(self.pair, self.timestamp + WINDOW_SECONDS, now)
         if self.admin_required and not self.is_admin:
             raise AuthError(403, "admin_required", "this route needs an admin API key")
         return Principal(self.key_id, self.is_admin)
@@ -194,8 +207,8 @@ class RequestVerifier:
     async def begin(self, request: Request, *, admin: bool = False) -> PendingSignature:
         """Every check the headers allow; ``AuthError`` on the first that fails."""
         values = []
-        for name in _AUTH_HEADERS:
-            value = request.headers.get(name.lower())
+        for name, lookup in _AUTH_KEYS:
+            value = request.headers.get(lookup)
             if not value:
                 raise _unauthorized("missing_auth", f"the {name} header is required", name)
             values.append(value)
@@ -224,12 +237,13 @@ class RequestVerifier:
             record = await record
         if record is None:
             raise _unauthorized("unknown_key", f"API key {key_id!r} is unknown", "X-Api-Key")
-        if self.nonces.seen(key_id, nonce, now):
+        pair = pair_digest(key_id, nonce)
+        if self.nonces.seen_pair(pair, now):
             raise _replayed()
         secret, is_admin = record
         return PendingSignature(
             self, key_id, secret, is_admin, admin, request.method, request.target,
-            timestamp, timestamp_text, nonce, claimed,
+            timestamp, timestamp_text, nonce, claimed, pair,
         )
 
     async def verify(self, request: Request, *, admin: bool = False) -> Principal:

@@ -25,6 +25,8 @@ in progress finish with ``Connection: close`` and cancels what is still running 
 from __future__ import annotations
 
 import errno
+import math
+import os
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -36,6 +38,7 @@ import h11
 import structlog
 import trio
 
+from smsgw.http import lean
 from smsgw.http.errors import HTTPError
 from smsgw.http.types import Request, Response, error_response, response_for
 
@@ -175,7 +178,14 @@ class _Connection:
         self.limits = server.limits
         self.stream = stream
         self.client = client
-        self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self.limits.max_header_bytes)
+        # The socket's descriptor when the stream is plain TCP (``_send`` writes to it directly).
+        self.fd = stream.socket.fileno() if isinstance(stream, trio.SocketStream) else None
+        self.conn: h11.Connection | None = None  # None: the lean path (lean.py) reads and writes
+        self.buffer = bytearray()  # lean path: received and not yet consumed
+        self.body_length = 0  # lean path: the request's Content-Length
+        self.body_left = 0  # lean path: of which not yet received
+        self.body_failed = False  # lean path: the peer closed before the body ended
+        self.body_done = False  # lean path: its end was reported (h11's EndOfMessage: state DONE)
         self.idle_scope: trio.CancelScope | None = None
         self.served = 0
         self.body_timed_out = False
@@ -188,29 +198,95 @@ class _Connection:
     async def run(self) -> None:
         try:
             while not self.server.stopping:
-                event = await self._read_head()
+                deadline = None
+                if self.conn is None:
+                    head = await self._read_lean_head()
+                    if head is None:
+                        return
+                    if isinstance(head, lean.Head):
+                        if await self._answer_lean(head):
+                            await self._close_gracefully()
+                            return
+                        self.served += 1
+                        continue
+                    deadline = head  # handed to h11 mid-head: the head's deadline still holds
+                event = await self._read_head(deadline)
                 if event is None:
                     return
                 await self._answer(event)
-                if self.conn.our_state is h11.MUST_CLOSE:
+                conn = self._h11()
+                if conn.our_state is h11.MUST_CLOSE:
                     await self._close_gracefully()
                     return
-                self.conn.start_next_cycle()
+                conn.start_next_cycle()
                 self.served += 1
         except _Closed:
             pass
         finally:
             await trio.aclose_forcefully(self.stream)
 
+    def _h11(self) -> h11.Connection:
+        """The connection's h11 state machine, created (and given the unread bytes) on first use:
+        from then on h11 reads and writes everything on this connection."""
+        if self.conn is None:
+            self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self.limits.max_header_bytes)
+            self.conn.receive_data(bytes(self.buffer))
+            self.buffer.clear()
+        return self.conn
+
     # -- reading ------------------------------------------------------------------------------
 
-    async def _read_head(self) -> h11.Request | None:
-        """The next request's head; ``None`` when the connection is to close (already answered)."""
-        started = bool(self.conn.trailing_data[0])
-        deadline = trio.current_time() + self.limits.header_timeout
+    async def _read_lean_head(self) -> lean.Head | float | None:
+        """The next request's head if ``lean.parse_head`` reads it; else the connection is handed
+        to h11 and the result is the head's deadline (h11 then reads or refuses it, including its
+        answer to a timeout or a close mid-head); ``None``: close quietly (nothing was received).
+
+        The hand-over happens as soon as h11 would act on the bytes so far (a complete head that
+        ``parse_head`` declines, or ``lean.h11_would_act``)."""
+        buffer = self.buffer
+        deadline = trio.current_time() + self.limits.header_timeout if buffer else None
+        while True:
+            end = buffer.find(b"\r\n\r\n")
+            if end >= 0:
+                head = lean.parse_head(bytes(buffer[: end + 4]))
+                if head is not None and head.size <= self.limits.max_header_bytes:
+                    del buffer[: end + 4]
+                    return head
+                break
+            if lean.h11_would_act(buffer, self.limits.max_header_bytes):
+                break
+            if deadline is None:
+                data = await self._wait_first_bytes()
+                if not data:
+                    return None
+                deadline = trio.current_time() + self.limits.header_timeout
+            else:
+                data = await self._receive(deadline)
+                if data is None:
+                    self._h11()
+                    await self._send_error(
+                        408, "header_timeout",
+                        f"the request head was not complete within {self.limits.header_timeout} s",
+                    )
+                    return None
+                if not data:
+                    self._h11().receive_data(b"")  # h11 refuses the partial head as before
+                    break
+            buffer += data
+        assert deadline is not None
+        self._h11()
+        return deadline
+
+    async def _read_head(self, deadline: float | None = None) -> h11.Request | None:
+        """The next request's head; ``None`` when the connection is to close (already answered).
+        ``deadline``: the head started arriving before h11 took over."""
+        conn = self._h11()
+        started = deadline is not None or bool(conn.trailing_data[0])
+        if deadline is None:
+            deadline = trio.current_time() + self.limits.header_timeout
         while True:
             try:
-                event = self.conn.next_event()
+                event = conn.next_event()
             except h11.RemoteProtocolError as exc:
                 await self._refuse_head(exc)
                 return None
@@ -229,7 +305,7 @@ class _Connection:
                             f"the request head was not complete within {self.limits.header_timeout} s",
                         )
                         return None
-                self.conn.receive_data(data)
+                conn.receive_data(data)
             elif isinstance(event, h11.Request):
                 if _head_size(event) > self.limits.max_header_bytes:
                     # h11 bounds only heads still incomplete; one that arrived whole is measured here.
@@ -244,42 +320,103 @@ class _Connection:
         with trio.CancelScope(deadline=trio.current_time() + timeout) as self.idle_scope:
             if self.server.stopping:
                 return None
-            return await self._receive(float("inf"))
+            return await self._receive(math.inf)
         return None
 
     async def _receive(self, deadline: float) -> bytes | None:
         """Bytes from the peer (``b""`` at EOF), ``None`` if ``deadline`` passed first."""
+        if deadline == math.inf:  # the caller's own scope bounds it (an idle connection's wait)
+            return await self._receive_now()
         with trio.move_on_at(deadline):
+            return await self._receive_now()
+        return None
+
+    async def _receive_now(self) -> bytes:
+        fd = self.fd
+        if fd is None:
             try:
                 return bytes(await self.stream.receive_some(_RECEIVE_SIZE))
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 return b""
-        return None
+        # Plain TCP: what SocketStream.receive_some does (the same checkpoints, so a client
+        # whose bytes are always ready cannot hold the loop), minus its wrappers.
+        await trio.lowlevel.checkpoint_if_cancelled()
+        try:
+            data = os.read(fd, _RECEIVE_SIZE)
+        except BlockingIOError:
+            pass
+        except OSError:
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            return b""
+        else:
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            return data
+        while True:
+            await trio.lowlevel.wait_readable(fd)
+            try:
+                return os.read(fd, _RECEIVE_SIZE)
+            except BlockingIOError:
+                continue
+            except OSError:
+                return b""
 
     async def _receive_body(self) -> bytes | None:
         """The next body chunk for ``Request``; ``None`` at its end. Sends ``100 Continue`` the first
         time a client that asked for it has to be waited for."""
+        conn = self.conn
+        if conn is None:
+            return await self._receive_lean_body()
         while True:
             try:
-                event = self.conn.next_event()
+                event = conn.next_event()
             except h11.RemoteProtocolError as exc:
                 raise HTTPError(400, "malformed_body", f"the request body is malformed: {exc}") from exc
             if event is h11.NEED_DATA:
-                if self.conn.they_are_waiting_for_100_continue:
-                    await self._send(self.conn.send(_CONTINUE))
+                if conn.they_are_waiting_for_100_continue:
+                    await self._send(conn.send(_CONTINUE))
                 data = await self._receive(trio.current_time() + self.limits.body_timeout)
                 if data is None:
-                    self.body_timed_out = True
-                    raise HTTPError(
-                        408, "body_timeout", f"no request body data for {self.limits.body_timeout} s"
-                    )
-                self.conn.receive_data(data)
+                    raise self._body_timeout()
+                conn.receive_data(data)
             elif isinstance(event, h11.Data):
                 return bytes(event.data)
             elif isinstance(event, h11.EndOfMessage):
                 return None
             else:
                 raise HTTPError(400, "incomplete_body", "the connection closed before the body ended")
+
+    async def _receive_lean_body(self) -> bytes | None:
+        """``_receive_body`` of a lean head: the next of its Content-Length bytes, with h11's
+        answers to a timeout and to a close before the end."""
+        left = self.body_left
+        if not left:
+            self.body_done = True
+            return None
+        buffer = self.buffer
+        if not buffer:
+            data = await self._receive(trio.current_time() + self.limits.body_timeout)
+            if data is None:
+                raise self._body_timeout()
+            if not data:
+                self.body_failed = True
+                received = self.body_length - left
+                raise HTTPError(
+                    400, "malformed_body",
+                    "the request body is malformed: peer closed connection without sending complete"
+                    f" message body (received {received} bytes, expected {self.body_length})",
+                )
+            if len(data) <= left:
+                self.body_left = left - len(data)
+                return data
+            buffer += data
+        chunk = bytes(buffer[:left])
+        del buffer[:left]
+        self.body_left = left - len(chunk)
+        return chunk
+
+    def _body_timeout(self) -> HTTPError:
+        self.body_timed_out = True
+        return HTTPError(408, "body_timeout", f"no request body data for {self.limits.body_timeout} s")
 
     async def _discard_body(self) -> None:
         """Read what the handler left unread, up to ``drain_bytes``, so the connection can stay."""
@@ -308,11 +445,38 @@ class _Connection:
             response = response_for(exc)
         else:
             response = await self._call_handler(request)
-        waiting = self.conn.they_are_waiting_for_100_continue
-        if self.conn.their_state is h11.SEND_BODY and not waiting and not self.body_timed_out:
+        conn = self._h11()
+        waiting = conn.they_are_waiting_for_100_continue
+        if conn.their_state is h11.SEND_BODY and not waiting and not self.body_timed_out:
             await self._discard_body()
-        close = self.server.stopping or self.conn.their_state not in (h11.DONE, h11.MUST_CLOSE)
+        close = self.server.stopping or conn.their_state not in (h11.DONE, h11.MUST_CLOSE)
         await self._send_response(response, close, head_only=method == "HEAD")
+
+    async def _answer_lean(self, head: lean.Head) -> bool:
+        """``_answer`` for a lean head; whether the connection must close after the response."""
+        self.body_timed_out = self.body_failed = self.body_done = False
+        self.body_left = self.body_length = head.content_length
+        try:
+            request = Request(
+                head.method, head.target, head.headers,
+                receive=self._receive_body, max_body=self.limits.max_body_bytes, client=self.client,
+            )
+        except HTTPError as exc:
+            response = response_for(exc)
+        else:
+            response = await self._call_handler(request)
+        if not self.body_done and not self.body_timed_out and not self.body_failed:
+            await self._discard_body()
+        close = self.server.stopping or not self.body_done
+        body = response.body
+        data = None
+        if isinstance(body, bytes):
+            data = lean.encode_response(response.status, response.headers, body, _http_date(), close)
+        if data is not None:
+            await self._send(data)
+        else:
+            await self._send_response(response, close, encoder=_encoder(head.method))
+        return close
 
     async def _call_handler(self, request: Request) -> Response:
         try:
@@ -325,7 +489,11 @@ class _Connection:
             log.exception("http_handler_failed", method=request.method, target=request.target)
             return error_response(500, "internal_error", "the server failed to handle the request")
 
-    async def _send_response(self, response: Response, close: bool, head_only: bool = False) -> None:
+    async def _send_response(
+        self, response: Response, close: bool, head_only: bool = False, encoder: h11.Connection | None = None
+    ) -> None:
+        """Send ``response`` through h11: the connection's, or ``encoder`` for a lean head."""
+        conn = encoder or self._h11()
         headers = [(b"date", _http_date())]
         headers += [(name.encode("ascii"), value.encode("latin-1")) for name, value in response.headers]
         if close:
@@ -335,24 +503,24 @@ class _Connection:
             if isinstance(body, bytes):
                 if response.status not in (204, 304):
                     headers.append((b"content-length", str(len(body)).encode("ascii")))
-                data = self.conn.send(_head(response.status, headers))
+                data = conn.send(_head(response.status, headers))
                 if body and not head_only:
-                    data += self.conn.send(h11.Data(data=body))
-                await self._send(data + self.conn.send(h11.EndOfMessage()))
+                    data += conn.send(h11.Data(data=body))
+                await self._send(data + conn.send(h11.EndOfMessage()))
                 return
-            await self._send(self.conn.send(_head(response.status, headers)))
+            await self._send(conn.send(_head(response.status, headers)))
         except h11.LocalProtocolError as exc:
             log.error("http_response_invalid", status=response.status, error=str(exc))
             raise _Closed from exc
         try:
             async for chunk in body:
                 if chunk and not head_only:
-                    await self._send(self.conn.send(h11.Data(data=chunk)))
+                    await self._send(conn.send(h11.Data(data=chunk)))
         except Exception as exc:
             # The head is out: the only honest signal left is an unterminated chunked body.
             log.exception("http_response_body_failed", status=response.status)
             raise _Closed from exc
-        await self._send(self.conn.send(h11.EndOfMessage()))
+        await self._send(conn.send(h11.EndOfMessage()))
 
     async def _send_error(self, status: int, code: str, message: str) -> None:
         await self._send_response(error_response(status, code, message), close=True)
@@ -370,6 +538,18 @@ class _Connection:
     async def _send(self, data: bytes | None) -> None:
         if not data:
             return
+        if self.fd is not None:
+            # Plain TCP: one write(2) usually takes it all, with no trip through trio's
+            # scheduler (SocketStream.send_all yields once per call); trio sends the rest.
+            try:
+                sent = os.write(self.fd, data)
+            except BlockingIOError:
+                sent = 0
+            except OSError as exc:
+                raise _Closed from exc
+            if sent == len(data):
+                return
+            data = data[sent:]
         with trio.move_on_after(self.limits.send_timeout):
             try:
                 await self.stream.send_all(data)
@@ -394,6 +574,16 @@ class _Connection:
 
 _CONTINUE = h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")
 _REASONS = {status.value: status.phrase.encode("ascii") for status in HTTPStatus}
+
+
+def _encoder(method: str) -> h11.Connection:
+    """An h11 connection that has just received a body-less keep-alive HTTP/1.1 ``method``
+    request: it encodes (and validates) a response to a lean head as the connection's would."""
+    conn = h11.Connection(h11.SERVER)
+    conn.receive_data(f"{method} / HTTP/1.1\r\nhost: lean\r\n\r\n".encode("ascii"))
+    conn.next_event()
+    conn.next_event()  # EndOfMessage
+    return conn
 
 
 def _head(status: int, headers: list[tuple[bytes, bytes]]) -> h11.Response:

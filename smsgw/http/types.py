@@ -73,7 +73,7 @@ class Request:
         self.target = target
         self.raw_path = raw_path
         self.path = unquote(raw_path)
-        self.query = _parse_query(raw_query)
+        self.query = _parse_query(raw_query) if raw_query else {}
         self.headers = headers
         self.client = client
         self.path_params: dict[str, str] = {}
@@ -172,9 +172,12 @@ class Response:
     body: bytes | AsyncIterable[bytes] = b""
 
 
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # json.dumps builds one per call
+
+
 def json_response(obj: object, status: int = 200, headers: tuple[tuple[str, str], ...] = ()) -> Response:
     """``obj`` as compact UTF-8 JSON (non-ASCII kept as is: numbers and Chinese text stay readable)."""
-    body = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+    body = _JSON.encode(obj).encode()
     return Response(status, [("content-type", "application/json"), *headers], body)
 
 

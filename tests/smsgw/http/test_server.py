@@ -63,6 +63,39 @@ async def test_pipelined_requests_answered_in_order() -> None:
             assert await client.closed_by_server()
 
 
+async def test_h11_takes_over_mid_connection_for_an_unusual_request() -> None:
+    # The first request is read by the lean path, the chunked one hands the connection to h11,
+    # which then reads the rest as before.
+    with trio.fail_after(5):
+        async with running(echo) as server:
+            client = await Client.connect(server.port)
+            await client.stream.send_all(
+                b"POST /1 HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc"
+                b"POST /2 HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n"
+                b"POST /3 HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nx"
+            )
+            answers = []
+            for _ in range(3):
+                response, body = await client.response()
+                answers.append((response.status_code, json.loads(body)["target"], json.loads(body)["size"]))
+            assert answers == [(200, "/1", 3), (200, "/2", 2), (200, "/3", 1)]
+            again, body = await client.request("GET", "/4")
+            assert (again.status_code, json.loads(body)["target"]) == (200, "/4")
+
+
+async def test_body_cut_short_is_400_with_h11s_message() -> None:
+    with trio.fail_after(5):
+        async with running(echo) as server:
+            client = await Client.connect(server.port)
+            await client.stream.send_all(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc")
+            await client.stream.send_eof()
+            response = await client.raw_response()
+            assert response.startswith(b"HTTP/1.1 400 ")
+            assert (b"peer closed connection without sending complete message body (received 3 bytes,"
+                    b" expected 10)") in response
+            assert b"connection: close" in response
+
+
 async def test_router_404_and_405_as_json_over_the_wire() -> None:
     router = Router()
     router.add("GET", "/v1/things/{id}", echo, summary="thing")
