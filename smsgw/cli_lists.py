@@ -86,6 +86,7 @@ def blacklist_import(ctx: CliContext, file: Path) -> None:
     path, ts, nonce = "/v1/blacklist/import", str(int(time.time())), secrets.token_hex(16)
     headers = {"X-Api-Key": key, "X-Timestamp": ts, "X-Nonce": nonce, "content-type": "text/csv",
                "X-Signature": signature(secret, string_to_sign("POST", path, ts, nonce, digest.hexdigest())),
+               "X-Content-SHA256": digest.hexdigest(),  # the signature is checked before the body is read
                "content-length": str(file.stat().st_size)}
 
     def body() -> Iterator[bytes]:

@@ -19,7 +19,7 @@ from http import HTTPStatus
 from typing import Any, Literal
 from urllib.parse import unquote
 
-from smsgw.http.auth import RequestVerifier
+from smsgw.http.auth import PendingSignature, RequestVerifier
 from smsgw.http.errors import AuthError, HTTPError
 from smsgw.http.types import Request, Response, json_response
 
@@ -194,6 +194,9 @@ class Router:
         assert self.verifier is not None  # add() refuses auth routes without one
         pending = await self.verifier.begin(request, admin=route.auth == "admin")
         failure: AuthError | None = None
+        declared = request.headers.get("x-content-sha256")
+        if route.streaming and declared is not None:
+            return await self._declared(request, route, pending, declared)
 
         def check(body_sha256: str) -> None:
             nonlocal failure
@@ -212,6 +215,31 @@ class Router:
         if failure is not None:
             # Even if the handler caught it: its answer was built on an unverified body.
             raise failure
+        return response
+
+    async def _declared(self, request: Request, route: Route, pending: PendingSignature, declared: str) -> Response:
+        """A streamed body whose SHA-256 the client declared in ``X-Content-SHA256``: the signature
+        is checked against it before the handler reads a byte (a forged upload writes nothing), and
+        the body must then hash to it (else 401 ``body_mismatch`` after the last chunk)."""
+        declared = declared.lower()
+        if len(declared) != 64 or not all(c in "0123456789abcdef" for c in declared):
+            raise AuthError(401, "bad_content_sha256", "X-Content-SHA256 must be 64 hex digits: the SHA-256 of "
+                            "the body the signature covers", "X-Content-SHA256")
+        request.principal = pending.finish(declared)
+        mismatch: AuthError | None = None
+
+        def check(body_sha256: str) -> None:
+            nonlocal mismatch
+            if body_sha256 != declared:
+                mismatch = AuthError(401, "body_mismatch", "the body's SHA-256 differs from X-Content-SHA256",
+                                     "X-Content-SHA256")
+                raise mismatch
+
+        request.set_body_check(check)
+        response = await route.handler(request)
+        await request.drain()
+        if mismatch is not None:
+            raise mismatch
         return response
 
     def openapi(self, title: str, version: str) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -165,6 +166,42 @@ async def test_streaming_route_checks_what_the_handler_left_unread() -> None:
     bad = make_request("POST", "/v1/batches", bad.headers, chunks=(b"to\n2\n",))
     with pytest.raises(AuthError):
         await r(bad)
+
+
+def _declaring(body: bytes, declared: str | None = None, *, secret_body: bytes | None = None,
+               chunks: tuple[bytes, ...] | None = None, nonce: str = "n" * 16) -> Request:
+    """A streamed upload with X-Content-SHA256 (the hash of ``declared`` or of the signed body)."""
+    signed_body = body if secret_body is None else secret_body
+    headers = dict(signed("POST", "/v1/batches", signed_body, nonce=nonce).headers)
+    headers["x-content-sha256"] = declared if declared is not None else hashlib.sha256(signed_body).hexdigest()
+    return make_request("POST", "/v1/batches", headers, chunks=chunks if chunks is not None else (body,))
+
+
+async def test_declared_body_hash_checks_the_signature_before_the_handler_reads() -> None:
+    seen: list[tuple[object, bytes]] = []
+
+    async def upload(request: Request) -> Response:
+        principal = request.principal  # known before a byte is read
+        data = b"".join([chunk async for chunk in request.stream()])
+        seen.append((principal, data))
+        return json_response({}, 202)
+
+    r = Router(RequestVerifier(KEYS.get, lambda: NOW))
+    r.add("POST", "/v1/batches", upload, summary="upload", auth="key", streaming=True)
+    assert (await r(_declaring(b"to\n1\n"))).status == 202
+    assert seen == [(Principal("k1", False), b"to\n1\n")]
+    # a forged signature (here: over another body than the declared one) is refused before the handler runs
+    with pytest.raises(AuthError) as caught:
+        await r(_declaring(b"to\n2\n", hashlib.sha256(b"to\n2\n").hexdigest(), secret_body=b"other",
+                           nonce="a" * 16))
+    assert caught.value.code == "bad_signature" and len(seen) == 1
+    # signed and declared right, but another body arrives: refused after the last chunk
+    with pytest.raises(AuthError) as caught:
+        await r(_declaring(b"to\n1\n", chunks=(b"to\n9\n",), nonce="b" * 16))
+    assert caught.value.code == "body_mismatch"
+    with pytest.raises(AuthError) as caught:
+        await r(_declaring(b"to\n1\n", "not-a-hash", nonce="c" * 16))
+    assert caught.value.code == "bad_content_sha256"
 
 
 def test_openapi_lists_every_route_with_its_declarations() -> None:
