@@ -28,6 +28,7 @@ messages is pending.
 from __future__ import annotations
 
 import collections
+import contextlib
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -42,10 +43,11 @@ from . import queries as q
 from .dispatch import Dispatcher
 from .http.errors import HTTPError, Refused
 from .intake import Draft, Intake
-from .keys import ApiKey
+from .keys import ApiKey, load_key
 from .numberset import NumberSet
 from .store.errors import WriteFailed
 from .store.schema import batch_rejects, batches, messages, segments
+from .store.writer import Submitted
 
 log = structlog.get_logger("smsgw.batches")
 
@@ -142,6 +144,7 @@ class Loader:
         self.ops: list[Any] = []
         self.drafts: list[Draft] = []  # of the chunk not yet written
         self.rejects: list[dict[str, Any]] = []
+        self.writing: tuple[Submitted, list[Draft]] | None = None  # the chunk being written
 
     def batch_row(self, state: str) -> dict[str, Any]:
         f = self.fields
@@ -192,14 +195,38 @@ class Loader:
         return ops
 
     async def flush(self) -> None:
-        """Write the pending chunk; on failure uncount its sends and raise."""
+        """Queue the pending chunk's write, then wait for the one before it: the next chunk is
+        parsed and checked while this one is written (at most two chunks in flight).
+        On a failed write its sends are uncounted and ``WriteFailed`` raised."""
         ops = self.chunk_ops()
         drafts = self.drafts
         self.ops, self.drafts, self.rejects = [], [], []
-        if not ops:
-            return
+        previous = self.writing
+        self.writing = (self.intake.store.submit(ops), drafts) if ops else None
+        if previous is not None:
+            await self._wait(*previous)
+
+    async def settle(self) -> None:
+        """Flush and wait until every chunk is written (or one failed: ``WriteFailed``)."""
+        await self.flush()
+        writing, self.writing = self.writing, None
+        if writing is not None:
+            await self._wait(*writing)
+
+    async def drop_writes(self) -> None:
+        """The upload failed: uncount the sends of the rows not written yet, and wait out the
+        write still in flight (so that nothing of the batch commits after its rows are
+        deleted), uncounting its sends if it failed."""
+        writing, self.writing = self.writing, None
+        self.intake.release(self.key, self.drafts, quota=False)
+        self.ops, self.drafts, self.rejects = [], [], []
+        if writing is not None:
+            with contextlib.suppress(WriteFailed):
+                await self._wait(*writing)
+
+    async def _wait(self, submitted: Submitted, drafts: list[Draft]) -> None:
         try:
-            await self.intake.store.execute(ops)
+            await submitted.wait()
         except WriteFailed:
             self.intake.release(self.key, drafts, quota=False)
             raise
@@ -293,7 +320,7 @@ class Batches:
 
     async def finish_upload(self, loader: Loader) -> dict[str, Any]:
         """The body was verified: the batch becomes scheduled or running."""
-        await loader.flush()
+        await loader.settle()
         now = self.intake.wall_clock()
         send_at = loader.fields.send_at
         state = "scheduled" if send_at is not None and send_at > now else "running"
@@ -306,6 +333,7 @@ class Batches:
     async def abandon_upload(self, loader: Loader) -> None:
         """The upload failed (bad signature, broken body, refused field): delete what it wrote and
         uncount its sends."""
+        await loader.drop_writes()
         await discard(self, loader.id, loader.key, loader.kind)
 
     def _started(self, batch_id: int, state: str, *, held: bool) -> None:
@@ -381,8 +409,10 @@ class Batches:
         rows = await self.store.read(_unfinished)
         for row in rows:
             if row.state == "loading":
+                # Limits.load has replayed its rows' sends (held rows count like any other):
+                # uncount them with the rows, under the batch's key.
                 log.info("batch_upload_abandoned", batch=row.id)
-                await discard(self, row.id, None, None)
+                await discard(self, row.id, await self.store.read(load_key, row.key_id), None)
             elif row.state in ("paused", "cancelled", "scheduled"):
                 self.dispatcher.hold(row.id)
                 if row.state == "paused":
@@ -579,7 +609,7 @@ def _page_end(conn: Connection, batch_id: int, status: str, after: int, size: in
 
 def _unfinished(conn: Connection) -> list[Any]:
     b = batches.c
-    return list(conn.execute(select(b.id, b.state).where(or_(
+    return list(conn.execute(select(b.id, b.state, b.key_id).where(or_(
         b.state.in_(("loading", "scheduled", "running", "paused")),
         and_(b.state == "cancelled", b.done_at.is_(None))))).all())
 
@@ -591,7 +621,7 @@ def _due(conn: Connection, now: float) -> list[int]:
 
 async def discard(service: Batches, batch_id: int, key: ApiKey | None, kind: str | None) -> None:
     """Delete a batch that never became valid, its messages and rejects; uncount the sends of
-    ``key`` (when known: the upload's own failure) a page at a time."""
+    its rows under ``key`` (None: the key is gone) a page at a time."""
     store, intake = service.store, service.intake
     service.dispatcher.hold(batch_id)
     while True:
