@@ -477,7 +477,8 @@ class Batches:
 
     async def _cancel_rows(self, batch_id: int) -> None:
         """Mark the batch's unsent messages ``rejected``/``batch_cancelled``, except those with a
-        job in a window (they finish as sent); settle the batch once none is left."""
+        job in a window (they finish as sent); settle the batch once none is pending (the sent
+        ones have their receipts: the counts stored then are final)."""
         live = self.dispatcher.live_messages(batch_id)
         now = self.intake.wall_clock()
         for status in ("held", "accepted"):
@@ -491,7 +492,7 @@ class Batches:
                     status="rejected", error_code=CANCELLED_CODE, done_at=now,
                     error_message="the batch was cancelled before this message was sent"), {})])
                 after = last
-        if not await self.store.read(_has_unsent, batch_id):
+        if not await self.store.read(_has_pending, batch_id):
             await self._settle(batch_id, "cancelled")
             self.work.cancel.discard(batch_id)
         else:
@@ -591,12 +592,6 @@ def _status_counts(conn: Connection, batch_id: int) -> dict[str, int]:
 def _has_pending(conn: Connection, batch_id: int) -> bool:
     m = messages.c
     return conn.execute(select(m.id).where(m.batch_id == batch_id, m.status.in_(PENDING)).limit(1)).first() is not None
-
-
-def _has_unsent(conn: Connection, batch_id: int) -> bool:
-    m = messages.c
-    return conn.execute(select(m.id).where(m.batch_id == batch_id, m.status.in_(("held", "accepted")))
-                        .limit(1)).first() is not None
 
 
 def _page_end(conn: Connection, batch_id: int, status: str, after: int, size: int) -> int | None:
