@@ -18,7 +18,8 @@ sent ``rejected`` with the code ``batch_cancelled``.
 
 An upload streamed as multipart is verified only when its body ends (the signature covers the
 body's hash), so its rows are written ``held`` under a batch in state ``loading``; a failed
-check or a broken upload deletes them again (and at start, any batch left ``loading``).
+check or a broken upload has them deleted again by the background task's discarder (the
+request waits for it), as is any batch found ``loading`` at start; their sends are uncounted.
 
 The background task (``run``) starts due scheduled batches, flips started ones, finishes
 cancellations and marks a running batch ``done`` with its final counts once none of its
@@ -140,7 +141,6 @@ class Loader:
         self.total = self.accepted = self.rejected = 0
         self.seen = NumberSet()
         self.sample: str | None = None  # the first accepted text: what the history's content filter sees
-        self.kind: str | None = None
         self.ops: list[Any] = []
         self.drafts: list[Draft] = []  # of the chunk not yet written
         self.rejects: list[dict[str, Any]] = []
@@ -170,7 +170,7 @@ class Loader:
             return
         self.accepted += 1
         if self.sample is None:
-            self.sample, self.kind = draft.text, draft.kind
+            self.sample = draft.text
         self.drafts.append(draft)
         message_ops = intake.ops(self.key.id, draft, intake.ids.next(), self.now, self.id)
         message_ops[0][1]["status"] = self.status
@@ -251,6 +251,7 @@ class _Work:
     pause: set[int] = field(default_factory=set)  # paused batches with accepted rows to flip back
     cancel: set[int] = field(default_factory=set)  # cancelled batches with rows left to mark
     running: set[int] = field(default_factory=set)  # to watch for done
+    discard: dict[int, ApiKey | None] = field(default_factory=dict)  # failed uploads to delete (key: to uncount)
 
 
 class Batches:
@@ -263,6 +264,8 @@ class Batches:
         self._locks: dict[int, trio.Lock] = collections.defaultdict(trio.Lock)
         self._wake = trio.lowlevel.ParkingLot()
         self._cache: dict[int, _Cached] = {}
+        self._discarded: dict[int, trio.Event] = {}
+        self._discard_wake = trio.lowlevel.ParkingLot()
 
     @property
     def dispatcher(self) -> Dispatcher:
@@ -332,9 +335,17 @@ class Batches:
 
     async def abandon_upload(self, loader: Loader) -> None:
         """The upload failed (bad signature, broken body, refused field): delete what it wrote and
-        uncount its sends."""
+        uncount its sends. The deleting is the background task's (``_discarder``), so that it
+        finishes even if the caller stops waiting (a million rows take a while)."""
         await loader.drop_writes()
-        await discard(self, loader.id, loader.key, loader.kind)
+        await self._discard_later(loader.id, loader.key).wait()
+
+    def _discard_later(self, batch_id: int, key: ApiKey | None) -> trio.Event:
+        """Hand a batch that never became valid to the discarder; the event is set once it is gone."""
+        self.dispatcher.hold(batch_id)
+        self.work.discard[batch_id] = key
+        self._discard_wake.unpark_all()
+        return self._discarded.setdefault(batch_id, trio.Event())
 
     def _started(self, batch_id: int, state: str, *, held: bool) -> None:
         if state == "running":
@@ -396,23 +407,40 @@ class Batches:
         """Recover (before the dispatcher starts: held batches must be known to its feeders),
         then start, flip, finish and close batches as they fall due."""
         await self._recover()
-        task_status.started()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._discarder)
+            task_status.started()
+            while True:
+                try:
+                    await self.tick()
+                except WriteFailed as exc:
+                    log.error("batch_tick_failed", error=str(exc))
+                with trio.move_on_after(_TICK):
+                    await self._wake.park()
+
+    async def _discarder(self) -> None:
+        """Delete the batches handed over by ``_discard_later``, one at a time."""
         while True:
-            try:
-                await self.tick()
-            except WriteFailed as exc:
-                log.error("batch_tick_failed", error=str(exc))
-            with trio.move_on_after(_TICK):
-                await self._wake.park()
+            while self.work.discard:
+                batch_id, key = next(iter(self.work.discard.items()))
+                try:
+                    await discard(self, batch_id, key)
+                except WriteFailed as exc:
+                    log.error("batch_discard_failed", batch=batch_id, error=str(exc))
+                    await trio.sleep(_TICK)
+                    continue
+                del self.work.discard[batch_id]
+                self._discarded.pop(batch_id, trio.Event()).set()
+            await self._discard_wake.park()
 
     async def _recover(self) -> None:
         rows = await self.store.read(_unfinished)
         for row in rows:
             if row.state == "loading":
                 # Limits.load has replayed its rows' sends (held rows count like any other):
-                # uncount them with the rows, under the batch's key.
+                # uncount them with the rows, under the batch's key. Held rows are never sent.
                 log.info("batch_upload_abandoned", batch=row.id)
-                await discard(self, row.id, await self.store.read(load_key, row.key_id), None)
+                self._discard_later(row.id, await self.store.read(load_key, row.key_id))
             elif row.state in ("paused", "cancelled", "scheduled"):
                 self.dispatcher.hold(row.id)
                 if row.state == "paused":
@@ -614,7 +642,7 @@ def _due(conn: Connection, now: float) -> list[int]:
     return list(conn.execute(select(b.id).where(b.state == "scheduled", b.send_at <= now)).scalars().all())
 
 
-async def discard(service: Batches, batch_id: int, key: ApiKey | None, kind: str | None) -> None:
+async def discard(service: Batches, batch_id: int, key: ApiKey | None) -> None:
     """Delete a batch that never became valid, its messages and rejects; uncount the sends of
     its rows under ``key`` (None: the key is gone) a page at a time."""
     store, intake = service.store, service.intake
@@ -628,7 +656,7 @@ async def discard(service: Batches, batch_id: int, key: ApiKey | None, kind: str
                              (delete(messages).where(messages.c.id.in_(ids)), {})])
         if key is not None:
             intake.release(key, [Draft(r.to_number, r.text, r.channel, r.segments, None, None, r.signature,
-                                       r.template_id, kind) for r in rows], quota=False)
+                                       r.template_id) for r in rows], quota=False)
     await store.execute([(delete(batch_rejects).where(batch_rejects.c.batch_id == batch_id), {}),
                          (delete(batches).where(batches.c.id == batch_id), {})])
     service.dispatcher.release(batch_id)

@@ -118,12 +118,13 @@ def call(s: Stack, method: str, path: str) -> tuple[int, bytes]:
         conn.close()
 
 
-def upload(s: Stack, body: Upload) -> tuple[int, dict[str, Any], float]:
+def upload(s: Stack, body: Upload, *, forged: bool = False) -> tuple[int, dict[str, Any], float]:
+    """The upload, signed (``forged``: with a signature over another body); status, JSON, seconds."""
     timestamp, nonce = str(int(time.time())), f"bench-batch-{time.time_ns():x}"
+    digest = hashlib.sha256(b"another body").hexdigest() if forged else body.sha256()
     headers = {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}", "Content-Length": str(body.length),
                "X-Api-Key": s.key, "X-Timestamp": timestamp, "X-Nonce": nonce,
-               "X-Signature": signature(s.secret, string_to_sign("POST", "/v1/batches", timestamp, nonce,
-                                                                 body.sha256()))}
+               "X-Signature": signature(s.secret, string_to_sign("POST", "/v1/batches", timestamp, nonce, digest))}
     conn = http.client.HTTPConnection("127.0.0.1", s.http_port, timeout=1800)
     try:
         started = time.perf_counter()
@@ -162,6 +163,31 @@ def progress(s: Stack, batch_id: str) -> tuple[dict[str, Any], float]:
     if status != 200:
         raise RuntimeError(f"GET /v1/batches/{batch_id}: {status} {data[:300]!r}")
     return json.loads(data), time.perf_counter() - started
+
+
+def run_forged(args: argparse.Namespace, csv_path: Path) -> dict[str, Any]:
+    """The whole file uploaded with a signature that fails at its end: every row written (held)
+    is deleted again before the 401; how long that takes and what is left."""
+    s = Stack(binds=args.binds, window=args.window, dlr_delay=args.dlr_delay, with_sim=False, keep=args.keep)
+    result: dict[str, Any] = {"mode": "forged", "rows": args.rows}
+    try:
+        s.start()
+        assert s.gateway is not None
+        pid = s.gateway.pid
+        cpu0 = proc_cpu(pid)
+        with Watcher(pid) as watch:
+            status, answer, took = upload(s, Upload(csv_path, {"text": TEXT}), forged=True)
+        result["answer"] = {"status": status, "code": answer.get("error", {}).get("code"), "seconds": round(took, 2),
+                            "gateway_cpu_s": round(proc_cpu(pid) - cpu0, 2), "rss_peak_mb": mb(watch.peak_kb)}
+        result["left_after_answer"] = s.counts()
+        started = time.perf_counter()
+        while s.counts() and time.perf_counter() - started < 600:
+            time.sleep(0.5)
+        result["all_deleted_after_s"] = round(time.perf_counter() - started, 1) if not s.counts() else None
+        result["vmhwm_mb"] = mb(proc_status(pid).get("VmHWM", 0))
+    finally:
+        result["stop"] = s.stop()
+    return result
 
 
 def run_mode(mode: str, args: argparse.Namespace, csv_path: Path) -> dict[str, Any]:
@@ -239,7 +265,7 @@ def run_mode(mode: str, args: argparse.Namespace, csv_path: Path) -> dict[str, A
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--mode", choices=["down", "sim", "both"], default="down")
+    parser.add_argument("--mode", choices=["down", "sim", "both", "forged"], default="down")
     parser.add_argument("--limits", action="store_true", help="frequency limits on (counted per number)")
     parser.add_argument("--wait-done", action="store_true", help="sim mode: wait until the batch is done")
     parser.add_argument("--done-timeout", type=float, default=1800.0)
@@ -257,7 +283,8 @@ def main() -> int:
     try:
         for mode in (["down", "sim"] if args.mode == "both" else [args.mode]):
             try:
-                print(json.dumps(run_mode(mode, args, csv_path), ensure_ascii=False), flush=True)
+                result = run_forged(args, csv_path) if mode == "forged" else run_mode(mode, args, csv_path)
+                print(json.dumps(result, ensure_ascii=False), flush=True)
             except Exception as exc:
                 failed = True
                 print(json.dumps({"mode": mode, "error": repr(exc)}), flush=True)
