@@ -492,7 +492,7 @@ class Batches:
                 self.work.activate.discard(batch_id)
                 return
             expires = self.intake.wall_clock() + self.intake.validity
-            await self.store.execute([(_flip_statement("held", "accepted"),
+            await self.store.execute([(_FLIP["held", "accepted"],
                                        {"b_id": batch_id, "lo": after, "hi": last, "exp": expires})])
             dispatcher.requeued(batch_id, after + 1, last)
             after = last
@@ -500,7 +500,7 @@ class Batches:
     async def _flip(self, batch_id: int, old: str, new: str) -> None:
         after = 0
         while (last := await self.store.read(_page_end, batch_id, old, after, PAGE)) is not None:
-            await self.store.execute([(_flip_statement(old, new), {"b_id": batch_id, "lo": after, "hi": last})])
+            await self.store.execute([(_FLIP[old, new], {"b_id": batch_id, "lo": after, "hi": last})])
             after = last
 
     async def _cancel_rows(self, batch_id: int) -> None:
@@ -512,13 +512,8 @@ class Batches:
         for status in ("held", "accepted"):
             after = 0
             while (last := await self.store.read(_page_end, batch_id, status, after, PAGE)) is not None:
-                m = messages.c
-                where = [m.batch_id == batch_id, m.status == status, m.id > after, m.id <= last]
-                if live:
-                    where.append(m.id.not_in(sorted(live)))
-                await self.store.execute([(update(messages).where(and_(*where)).values(
-                    status="rejected", error_code=CANCELLED_CODE, done_at=now,
-                    error_message="the batch was cancelled before this message was sent"), {})])
+                await self.store.execute([(_CANCEL_ROWS, {"b_id": batch_id, "old": status, "lo": after, "hi": last,
+                                                          "live": sorted(live), "at": now})])
                 after = last
         if not await self.store.read(_has_pending, batch_id):
             await self._settle(batch_id, "cancelled")
@@ -576,6 +571,7 @@ _SET_STATE = update(batches).where(batches.c.id == bindparam("b_id")).values(sta
 
 
 def _flip_statement(old: str, new: str) -> Any:
+    """Built once per (old, new) (``_FLIP``): the writer compiles a statement object once."""
     m = messages.c
     statement = update(messages).where(and_(m.batch_id == bindparam("b_id"), m.status == old,
                                             m.id > bindparam("lo"), m.id <= bindparam("hi")))
@@ -583,6 +579,15 @@ def _flip_statement(old: str, new: str) -> Any:
     if new == "accepted":
         values["expires_at"] = bindparam("exp")
     return statement.values(**values)
+
+
+_FLIP = {pair: _flip_statement(*pair) for pair in (("held", "accepted"), ("accepted", "held"))}
+_CANCEL_ROWS = update(messages).where(
+    messages.c.batch_id == bindparam("b_id"), messages.c.status == bindparam("old"),
+    messages.c.id > bindparam("lo"), messages.c.id <= bindparam("hi"),
+    messages.c.id.not_in(bindparam("live", expanding=True)),
+).values(status="rejected", error_code=CANCELLED_CODE, done_at=bindparam("at"),
+         error_message="the batch was cancelled before this message was sent")
 
 
 def _bad_state(state: str, action: str, allowed: str) -> HTTPError:
@@ -643,26 +648,35 @@ def _due(conn: Connection, now: float) -> list[int]:
 
 
 async def discard(service: Batches, batch_id: int, key: ApiKey | None) -> None:
-    """Delete a batch that never became valid, its messages and rejects; uncount the sends of
-    its rows under ``key`` (None: the key is gone) a page at a time."""
+    """Delete a batch that never became valid (its rows are all ``held``), its messages and
+    rejects, ``PAGE`` messages a transaction; uncount their sends under ``key`` (None: the key
+    is gone). The statements are constants: one compiled plan, no per-page id lists."""
     store, intake = service.store, service.intake
     service.dispatcher.hold(batch_id)
-    while True:
-        rows = await store.read(_page_of_batch, batch_id, PAGE)
-        if not rows:
-            break
-        ids = [row.id for row in rows]
-        await store.execute([(delete(segments).where(segments.c.message_id.in_(ids)), {}),
-                             (delete(messages).where(messages.c.id.in_(ids)), {})])
+    after = 0
+    while rows := await store.read(_held_page, batch_id, after, PAGE):
+        bounds = {"b_id": batch_id, "lo": after, "hi": rows[-1].id}
+        await store.execute([(_DELETE_SEGMENTS_IN_RANGE, bounds), (_DELETE_MESSAGES_IN_RANGE, bounds)])
         if key is not None:
             intake.release(key, [Draft(r.to_number, r.text, r.channel, r.segments, None, None, r.signature,
                                        r.template_id) for r in rows], quota=False)
-    await store.execute([(delete(batch_rejects).where(batch_rejects.c.batch_id == batch_id), {}),
+        after = rows[-1].id
+    everything = {"b_id": batch_id, "lo": 0, "hi": _MAX_ID}  # nothing else is expected; none is left
+    await store.execute([(_DELETE_SEGMENTS_IN_RANGE, everything), (_DELETE_MESSAGES_IN_RANGE, everything),
+                         (delete(batch_rejects).where(batch_rejects.c.batch_id == batch_id), {}),
                          (delete(batches).where(batches.c.id == batch_id), {})])
     service.dispatcher.release(batch_id)
 
 
-def _page_of_batch(conn: Connection, batch_id: int, size: int) -> list[Any]:
+_MAX_ID = (1 << 63) - 1
+_IN_RANGE = (messages.c.batch_id == bindparam("b_id"), messages.c.id > bindparam("lo"),
+             messages.c.id <= bindparam("hi"))
+_DELETE_MESSAGES_IN_RANGE = delete(messages).where(*_IN_RANGE)
+_DELETE_SEGMENTS_IN_RANGE = delete(segments).where(segments.c.message_id.in_(select(messages.c.id).where(*_IN_RANGE)))
+
+
+def _held_page(conn: Connection, batch_id: int, after: int, size: int) -> list[Any]:
     m = messages.c
     return list(conn.execute(select(m.id, m.to_number, m.text, m.channel, m.segments, m.signature, m.template_id)
-                             .where(m.batch_id == batch_id).limit(size)).all())
+                             .where(m.batch_id == batch_id, m.status == "held", m.id > after).order_by(m.id)
+                             .limit(size)).all())
