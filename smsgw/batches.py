@@ -144,7 +144,7 @@ class Loader:
         self.ops: list[Any] = []
         self.drafts: list[Draft] = []  # of the chunk not yet written
         self.rejects: list[dict[str, Any]] = []
-        self.writing: tuple[Submitted, list[Draft]] | None = None  # the chunk being written
+        self.writing: collections.deque[tuple[Submitted, list[Draft]]] = collections.deque()  # in flight
 
     def batch_row(self, state: str) -> dict[str, Any]:
         f = self.fields
@@ -201,35 +201,38 @@ class Loader:
         ops = self.chunk_ops()
         drafts = self.drafts
         self.ops, self.drafts, self.rejects = [], [], []
-        previous = self.writing
-        self.writing = (self.intake.store.submit(ops), drafts) if ops else None
-        if previous is not None:
-            await self._wait(*previous)
+        if ops:
+            self.writing.append((self.intake.store.submit(ops), drafts))
+        await self._wait(keep=1)
 
     async def settle(self) -> None:
         """Flush and wait until every chunk is written (or one failed: ``WriteFailed``)."""
         await self.flush()
-        writing, self.writing = self.writing, None
-        if writing is not None:
-            await self._wait(*writing)
+        await self._wait(keep=0)
 
     async def drop_writes(self) -> None:
         """The upload failed: uncount the sends of the rows not written yet, and wait out the
-        write still in flight (so that nothing of the batch commits after its rows are
-        deleted), uncounting its sends if it failed."""
-        writing, self.writing = self.writing, None
+        writes still in flight (so that nothing of the batch commits after its rows are
+        deleted), uncounting the sends of those that failed."""
         self.intake.release(self.key, self.drafts, quota=False)
         self.ops, self.drafts, self.rejects = [], [], []
-        if writing is not None:
+        while self.writing:
             with contextlib.suppress(WriteFailed):
-                await self._wait(*writing)
+                await self._wait(keep=0)
 
-    async def _wait(self, submitted: Submitted, drafts: list[Draft]) -> None:
-        try:
-            await submitted.wait()
-        except WriteFailed:
-            self.intake.release(self.key, drafts, quota=False)
-            raise
+    async def _wait(self, *, keep: int) -> None:
+        """Until at most ``keep`` writes are in flight; a write leaves the deque only once its
+        outcome is known (a cancelled wait leaves it for ``drop_writes``)."""
+        while len(self.writing) > keep:
+            submitted, drafts = self.writing[0]
+            try:
+                await submitted.wait()
+            except WriteFailed:
+                self.intake.release(self.key, drafts, quota=False)
+                raise
+            finally:
+                if submitted.done is not None and submitted.done.is_set():
+                    self.writing.popleft()
 
     @property
     def full(self) -> bool:
