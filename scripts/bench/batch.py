@@ -83,17 +83,27 @@ class Upload:
 
 
 class Watcher:
-    """Samples the gateway's VmRSS every 0.1 s in a thread (the peak of each stage)."""
+    """Samples the gateway's VmRSS every 0.1 s in a thread (the peak of each stage); with a
+    ``stack``, also the peak of the writer's queue (``smsgw_store_pending_ops``) every 0.5 s."""
 
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
+    def __init__(self, pid: int, stack: Stack | None = None) -> None:
+        self.pid, self.stack = pid, stack
         self.peak_kb = 0
+        self.peak_pending_ops = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
+        ticks = 0
         while not self._stop.wait(0.1):
             self.peak_kb = max(self.peak_kb, proc_status(self.pid).get("VmRSS", 0))
+            ticks += 1
+            if self.stack is not None and ticks % 5 == 0:
+                try:
+                    pending = self.stack.metric("smsgw_store_pending_ops") or 0.0
+                except OSError:
+                    continue
+                self.peak_pending_ops = max(self.peak_pending_ops, pending)
 
     def __enter__(self) -> Watcher:
         self._thread.start()
@@ -216,7 +226,7 @@ def run_mode(mode: str, args: argparse.Namespace, csv_path: Path) -> dict[str, A
             result["upload"]["profile"] = prof
         batch_id = created["id"]
         flip_started = time.perf_counter()
-        with Watcher(pid) as watch:
+        with Watcher(pid, s) as watch:
             reads = []
             first, took = progress(s, batch_id)
             reads.append(round(took, 3))
@@ -234,7 +244,8 @@ def run_mode(mode: str, args: argparse.Namespace, csv_path: Path) -> dict[str, A
         result["progress"] = {"read_seconds": reads, "first": {k: first[k] for k in (
             "state", "total", "accepted", "pending", "submitted", "delivered")},
             "last": {k: last[k] for k in ("state", "pending", "submitted", "delivered")},
-            "rss_peak_mb": mb(watch.peak_kb), "vmhwm_mb": mb(proc_status(pid).get("VmHWM", 0))}
+            "rss_peak_mb": mb(watch.peak_kb), "vmhwm_mb": mb(proc_status(pid).get("VmHWM", 0)),
+            "writer_queue_peak_ops": watch.peak_pending_ops}
         cpu0 = proc_cpu(pid)
         with Watcher(pid) as watch:
             exported = export(s, batch_id, "pending")
