@@ -17,7 +17,7 @@ from sqlalchemy import Connection, and_, or_, select
 
 from .batches import STATES, Batches, BatchFields, Loader, describe
 from .csvstream import CsvError, CsvRecords
-from .http.errors import HTTPError
+from .http.errors import AuthError, HTTPError
 from .http.multipart import MultipartError, MultipartParser, PartData, PartEnd, PartStart, boundary_of
 from .http.router import ResponseSpec
 from .http.types import Request, Response, json_response
@@ -136,6 +136,8 @@ class _Routes:
             if upload.loader is not None:
                 with trio.CancelScope(shield=True), trio.move_on_after(60):
                     await self.batches.abandon_upload(upload.loader)
+            if isinstance(exc, HTTPError | MultipartError | CsvError) and not isinstance(exc, AuthError):
+                await _read_to_end(request)
             if isinstance(exc, MultipartError):
                 raise HTTPError(400, "invalid_multipart", str(exc)) from None
             if isinstance(exc, CsvError):
@@ -293,6 +295,19 @@ class _Upload:
                 loader.row(self.line, to, row)
             if loader.full:
                 await loader.flush()
+
+
+async def _read_to_end(request: Request) -> None:
+    """Before answering a refusal found mid-upload, read the rest of the body: its signature is
+    checked at its end (a caller whose signature fails learns nothing about the key's content,
+    only ``AuthError``), and a client still sending a large file then reads the answer instead
+    of a connection closed under it."""
+    try:
+        await request.drain()
+    except AuthError:
+        raise
+    except HTTPError:
+        pass  # the body broke off: the refusal stands
 
 
 def _header(record: list[str]) -> list[str]:

@@ -18,7 +18,8 @@ sent ``rejected`` with the code ``batch_cancelled``.
 
 An upload streamed as multipart is verified only when its body ends (the signature covers the
 body's hash), so its rows are written ``held`` under a batch in state ``loading``; a failed
-check or a broken upload deletes them again (and at start, any batch left ``loading``).
+check or a broken upload has them deleted again by the background task's discarder (the
+request waits for it), as is any batch found ``loading`` at start; their sends are uncounted.
 
 The background task (``run``) starts due scheduled batches, flips started ones, finishes
 cancellations and marks a running batch ``done`` with its final counts once none of its
@@ -28,6 +29,7 @@ messages is pending.
 from __future__ import annotations
 
 import collections
+import contextlib
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -42,10 +44,11 @@ from . import queries as q
 from .dispatch import Dispatcher
 from .http.errors import HTTPError, Refused
 from .intake import Draft, Intake
-from .keys import ApiKey
+from .keys import ApiKey, load_key
 from .numberset import NumberSet
 from .store.errors import WriteFailed
 from .store.schema import batch_rejects, batches, messages, segments
+from .store.writer import Submitted
 
 log = structlog.get_logger("smsgw.batches")
 
@@ -138,10 +141,10 @@ class Loader:
         self.total = self.accepted = self.rejected = 0
         self.seen = NumberSet()
         self.sample: str | None = None  # the first accepted text: what the history's content filter sees
-        self.kind: str | None = None
         self.ops: list[Any] = []
         self.drafts: list[Draft] = []  # of the chunk not yet written
         self.rejects: list[dict[str, Any]] = []
+        self.writing: collections.deque[tuple[Submitted, list[Draft]]] = collections.deque()  # in flight
 
     def batch_row(self, state: str) -> dict[str, Any]:
         f = self.fields
@@ -167,7 +170,7 @@ class Loader:
             return
         self.accepted += 1
         if self.sample is None:
-            self.sample, self.kind = draft.text, draft.kind
+            self.sample = draft.text
         self.drafts.append(draft)
         message_ops = intake.ops(self.key.id, draft, intake.ids.next(), self.now, self.id)
         message_ops[0][1]["status"] = self.status
@@ -192,17 +195,44 @@ class Loader:
         return ops
 
     async def flush(self) -> None:
-        """Write the pending chunk; on failure uncount its sends and raise."""
+        """Queue the pending chunk's write, then wait for the one before it: the next chunk is
+        parsed and checked while this one is written (at most two chunks in flight).
+        On a failed write its sends are uncounted and ``WriteFailed`` raised."""
         ops = self.chunk_ops()
         drafts = self.drafts
         self.ops, self.drafts, self.rejects = [], [], []
-        if not ops:
-            return
-        try:
-            await self.intake.store.execute(ops)
-        except WriteFailed:
-            self.intake.release(self.key, drafts, quota=False)
-            raise
+        if ops:
+            self.writing.append((self.intake.store.submit(ops), drafts))
+        await self._wait(keep=1)
+
+    async def settle(self) -> None:
+        """Flush and wait until every chunk is written (or one failed: ``WriteFailed``)."""
+        await self.flush()
+        await self._wait(keep=0)
+
+    async def drop_writes(self) -> None:
+        """The upload failed: uncount the sends of the rows not written yet, and wait out the
+        writes still in flight (so that nothing of the batch commits after its rows are
+        deleted), uncounting the sends of those that failed."""
+        self.intake.release(self.key, self.drafts, quota=False)
+        self.ops, self.drafts, self.rejects = [], [], []
+        while self.writing:
+            with contextlib.suppress(WriteFailed):
+                await self._wait(keep=0)
+
+    async def _wait(self, *, keep: int) -> None:
+        """Until at most ``keep`` writes are in flight; a write leaves the deque only once its
+        outcome is known (a cancelled wait leaves it for ``drop_writes``)."""
+        while len(self.writing) > keep:
+            submitted, drafts = self.writing[0]
+            try:
+                await submitted.wait()
+            except WriteFailed:
+                self.intake.release(self.key, drafts, quota=False)
+                raise
+            finally:
+                if submitted.done is not None and submitted.done.is_set():
+                    self.writing.popleft()
 
     @property
     def full(self) -> bool:
@@ -224,6 +254,7 @@ class _Work:
     pause: set[int] = field(default_factory=set)  # paused batches with accepted rows to flip back
     cancel: set[int] = field(default_factory=set)  # cancelled batches with rows left to mark
     running: set[int] = field(default_factory=set)  # to watch for done
+    discard: dict[int, ApiKey | None] = field(default_factory=dict)  # failed uploads to delete (key: to uncount)
 
 
 class Batches:
@@ -236,6 +267,8 @@ class Batches:
         self._locks: dict[int, trio.Lock] = collections.defaultdict(trio.Lock)
         self._wake = trio.lowlevel.ParkingLot()
         self._cache: dict[int, _Cached] = {}
+        self._discarded: dict[int, trio.Event] = {}
+        self._discard_wake = trio.lowlevel.ParkingLot()
 
     @property
     def dispatcher(self) -> Dispatcher:
@@ -293,7 +326,7 @@ class Batches:
 
     async def finish_upload(self, loader: Loader) -> dict[str, Any]:
         """The body was verified: the batch becomes scheduled or running."""
-        await loader.flush()
+        await loader.settle()
         now = self.intake.wall_clock()
         send_at = loader.fields.send_at
         state = "scheduled" if send_at is not None and send_at > now else "running"
@@ -305,8 +338,17 @@ class Batches:
 
     async def abandon_upload(self, loader: Loader) -> None:
         """The upload failed (bad signature, broken body, refused field): delete what it wrote and
-        uncount its sends."""
-        await discard(self, loader.id, loader.key, loader.kind)
+        uncount its sends. The deleting is the background task's (``_discarder``), so that it
+        finishes even if the caller stops waiting (a million rows take a while)."""
+        await loader.drop_writes()
+        await self._discard_later(loader.id, loader.key).wait()
+
+    def _discard_later(self, batch_id: int, key: ApiKey | None) -> trio.Event:
+        """Hand a batch that never became valid to the discarder; the event is set once it is gone."""
+        self.dispatcher.hold(batch_id)
+        self.work.discard[batch_id] = key
+        self._discard_wake.unpark_all()
+        return self._discarded.setdefault(batch_id, trio.Event())
 
     def _started(self, batch_id: int, state: str, *, held: bool) -> None:
         if state == "running":
@@ -368,21 +410,40 @@ class Batches:
         """Recover (before the dispatcher starts: held batches must be known to its feeders),
         then start, flip, finish and close batches as they fall due."""
         await self._recover()
-        task_status.started()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._discarder)
+            task_status.started()
+            while True:
+                try:
+                    await self.tick()
+                except WriteFailed as exc:
+                    log.error("batch_tick_failed", error=str(exc))
+                with trio.move_on_after(_TICK):
+                    await self._wake.park()
+
+    async def _discarder(self) -> None:
+        """Delete the batches handed over by ``_discard_later``, one at a time."""
         while True:
-            try:
-                await self.tick()
-            except WriteFailed as exc:
-                log.error("batch_tick_failed", error=str(exc))
-            with trio.move_on_after(_TICK):
-                await self._wake.park()
+            while self.work.discard:
+                batch_id, key = next(iter(self.work.discard.items()))
+                try:
+                    await discard(self, batch_id, key)
+                except WriteFailed as exc:
+                    log.error("batch_discard_failed", batch=batch_id, error=str(exc))
+                    await trio.sleep(_TICK)
+                    continue
+                del self.work.discard[batch_id]
+                self._discarded.pop(batch_id, trio.Event()).set()
+            await self._discard_wake.park()
 
     async def _recover(self) -> None:
         rows = await self.store.read(_unfinished)
         for row in rows:
             if row.state == "loading":
+                # Limits.load has replayed its rows' sends (held rows count like any other):
+                # uncount them with the rows, under the batch's key. Held rows are never sent.
                 log.info("batch_upload_abandoned", batch=row.id)
-                await discard(self, row.id, None, None)
+                self._discard_later(row.id, await self.store.read(load_key, row.key_id))
             elif row.state in ("paused", "cancelled", "scheduled"):
                 self.dispatcher.hold(row.id)
                 if row.state == "paused":
@@ -434,7 +495,7 @@ class Batches:
                 self.work.activate.discard(batch_id)
                 return
             expires = self.intake.wall_clock() + self.intake.validity
-            await self.store.execute([(_flip_statement("held", "accepted"),
+            await self.store.execute([(_FLIP["held", "accepted"],
                                        {"b_id": batch_id, "lo": after, "hi": last, "exp": expires})])
             dispatcher.requeued(batch_id, after + 1, last)
             after = last
@@ -442,26 +503,22 @@ class Batches:
     async def _flip(self, batch_id: int, old: str, new: str) -> None:
         after = 0
         while (last := await self.store.read(_page_end, batch_id, old, after, PAGE)) is not None:
-            await self.store.execute([(_flip_statement(old, new), {"b_id": batch_id, "lo": after, "hi": last})])
+            await self.store.execute([(_FLIP[old, new], {"b_id": batch_id, "lo": after, "hi": last})])
             after = last
 
     async def _cancel_rows(self, batch_id: int) -> None:
         """Mark the batch's unsent messages ``rejected``/``batch_cancelled``, except those with a
-        job in a window (they finish as sent); settle the batch once none is left."""
+        job in a window (they finish as sent); settle the batch once none is pending (the sent
+        ones have their receipts: the counts stored then are final)."""
         live = self.dispatcher.live_messages(batch_id)
         now = self.intake.wall_clock()
         for status in ("held", "accepted"):
             after = 0
             while (last := await self.store.read(_page_end, batch_id, status, after, PAGE)) is not None:
-                m = messages.c
-                where = [m.batch_id == batch_id, m.status == status, m.id > after, m.id <= last]
-                if live:
-                    where.append(m.id.not_in(sorted(live)))
-                await self.store.execute([(update(messages).where(and_(*where)).values(
-                    status="rejected", error_code=CANCELLED_CODE, done_at=now,
-                    error_message="the batch was cancelled before this message was sent"), {})])
+                await self.store.execute([(_CANCEL_ROWS, {"b_id": batch_id, "old": status, "lo": after, "hi": last,
+                                                          "live": sorted(live), "at": now})])
                 after = last
-        if not await self.store.read(_has_unsent, batch_id):
+        if not await self.store.read(_has_pending, batch_id):
             await self._settle(batch_id, "cancelled")
             self.work.cancel.discard(batch_id)
         else:
@@ -517,6 +574,7 @@ _SET_STATE = update(batches).where(batches.c.id == bindparam("b_id")).values(sta
 
 
 def _flip_statement(old: str, new: str) -> Any:
+    """Built once per (old, new) (``_FLIP``): the writer compiles a statement object once."""
     m = messages.c
     statement = update(messages).where(and_(m.batch_id == bindparam("b_id"), m.status == old,
                                             m.id > bindparam("lo"), m.id <= bindparam("hi")))
@@ -524,6 +582,15 @@ def _flip_statement(old: str, new: str) -> Any:
     if new == "accepted":
         values["expires_at"] = bindparam("exp")
     return statement.values(**values)
+
+
+_FLIP = {pair: _flip_statement(*pair) for pair in (("held", "accepted"), ("accepted", "held"))}
+_CANCEL_ROWS = update(messages).where(
+    messages.c.batch_id == bindparam("b_id"), messages.c.status == bindparam("old"),
+    messages.c.id > bindparam("lo"), messages.c.id <= bindparam("hi"),
+    messages.c.id.not_in(bindparam("live", expanding=True)),
+).values(status="rejected", error_code=CANCELLED_CODE, done_at=bindparam("at"),
+         error_message="the batch was cancelled before this message was sent")
 
 
 def _bad_state(state: str, action: str, allowed: str) -> HTTPError:
@@ -563,12 +630,6 @@ def _has_pending(conn: Connection, batch_id: int) -> bool:
     return conn.execute(select(m.id).where(m.batch_id == batch_id, m.status.in_(PENDING)).limit(1)).first() is not None
 
 
-def _has_unsent(conn: Connection, batch_id: int) -> bool:
-    m = messages.c
-    return conn.execute(select(m.id).where(m.batch_id == batch_id, m.status.in_(("held", "accepted")))
-                        .limit(1)).first() is not None
-
-
 def _page_end(conn: Connection, batch_id: int, status: str, after: int, size: int) -> int | None:
     """The id ending the next page of ``size`` messages of the batch in ``status`` after ``after``."""
     m = messages.c
@@ -579,7 +640,7 @@ def _page_end(conn: Connection, batch_id: int, status: str, after: int, size: in
 
 def _unfinished(conn: Connection) -> list[Any]:
     b = batches.c
-    return list(conn.execute(select(b.id, b.state).where(or_(
+    return list(conn.execute(select(b.id, b.state, b.key_id).where(or_(
         b.state.in_(("loading", "scheduled", "running", "paused")),
         and_(b.state == "cancelled", b.done_at.is_(None))))).all())
 
@@ -589,27 +650,36 @@ def _due(conn: Connection, now: float) -> list[int]:
     return list(conn.execute(select(b.id).where(b.state == "scheduled", b.send_at <= now)).scalars().all())
 
 
-async def discard(service: Batches, batch_id: int, key: ApiKey | None, kind: str | None) -> None:
-    """Delete a batch that never became valid, its messages and rejects; uncount the sends of
-    ``key`` (when known: the upload's own failure) a page at a time."""
+async def discard(service: Batches, batch_id: int, key: ApiKey | None) -> None:
+    """Delete a batch that never became valid (its rows are all ``held``), its messages and
+    rejects, ``PAGE`` messages a transaction; uncount their sends under ``key`` (None: the key
+    is gone). The statements are constants: one compiled plan, no per-page id lists."""
     store, intake = service.store, service.intake
     service.dispatcher.hold(batch_id)
-    while True:
-        rows = await store.read(_page_of_batch, batch_id, PAGE)
-        if not rows:
-            break
-        ids = [row.id for row in rows]
-        await store.execute([(delete(segments).where(segments.c.message_id.in_(ids)), {}),
-                             (delete(messages).where(messages.c.id.in_(ids)), {})])
+    after = 0
+    while rows := await store.read(_held_page, batch_id, after, PAGE):
+        bounds = {"b_id": batch_id, "lo": after, "hi": rows[-1].id}
+        await store.execute([(_DELETE_SEGMENTS_IN_RANGE, bounds), (_DELETE_MESSAGES_IN_RANGE, bounds)])
         if key is not None:
             intake.release(key, [Draft(r.to_number, r.text, r.channel, r.segments, None, None, r.signature,
-                                       r.template_id, kind) for r in rows], quota=False)
-    await store.execute([(delete(batch_rejects).where(batch_rejects.c.batch_id == batch_id), {}),
+                                       r.template_id) for r in rows], quota=False)
+        after = rows[-1].id
+    everything = {"b_id": batch_id, "lo": 0, "hi": _MAX_ID}  # nothing else is expected; none is left
+    await store.execute([(_DELETE_SEGMENTS_IN_RANGE, everything), (_DELETE_MESSAGES_IN_RANGE, everything),
+                         (delete(batch_rejects).where(batch_rejects.c.batch_id == batch_id), {}),
                          (delete(batches).where(batches.c.id == batch_id), {})])
     service.dispatcher.release(batch_id)
 
 
-def _page_of_batch(conn: Connection, batch_id: int, size: int) -> list[Any]:
+_MAX_ID = (1 << 63) - 1
+_IN_RANGE = (messages.c.batch_id == bindparam("b_id"), messages.c.id > bindparam("lo"),
+             messages.c.id <= bindparam("hi"))
+_DELETE_MESSAGES_IN_RANGE = delete(messages).where(*_IN_RANGE)
+_DELETE_SEGMENTS_IN_RANGE = delete(segments).where(segments.c.message_id.in_(select(messages.c.id).where(*_IN_RANGE)))
+
+
+def _held_page(conn: Connection, batch_id: int, after: int, size: int) -> list[Any]:
     m = messages.c
     return list(conn.execute(select(m.id, m.to_number, m.text, m.channel, m.segments, m.signature, m.template_id)
-                             .where(m.batch_id == batch_id).limit(size)).all())
+                             .where(m.batch_id == batch_id, m.status == "held", m.id > after).order_by(m.id)
+                             .limit(size)).all())

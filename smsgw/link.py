@@ -94,18 +94,23 @@ class Link(ABC):
     def _parts(self, text: str, reference: int) -> tuple[Alphabet, list[Segment]]:
         """The alphabet chosen for ``text`` and its parts (8-bit concatenation reference)."""
         alphabet, parts = self._analysed(text)
-        if isinstance(parts, int):
+        if parts == 1:  # a single part needs no reference: split once, kept for the next sends
+            parts = split(text, alphabet, reference=0)
+            if text in self._texts:
+                self._texts[text] = (alphabet, parts)
+        elif isinstance(parts, int):
             return alphabet, split(text, alphabet, reference=reference & 0xFF)
         return alphabet, parts
 
     def _analysed(self, text: str) -> tuple[Alphabet, list[Segment] | int]:
         """Choosing the alphabet encodes the text once per candidate, and both intake and
-        the feeder need it: done once per distinct text."""
+        the feeder need it: done once per distinct text. The parts are made when first sent,
+        not at intake (a batch's personalised texts are all distinct, and out of this cache
+        by the time they are sent)."""
         found = self._texts.get(text)
         if found is None:
             alphabet = choose_alphabet(text, self.candidates)
-            count = segment_count(text, alphabet)
-            found = (alphabet, split(text, alphabet, reference=0) if count == 1 else count)
+            found = (alphabet, segment_count(text, alphabet))
             if len(self._texts) >= _TEXT_CACHE_SIZE:
                 self._texts.clear()
             self._texts[text] = found

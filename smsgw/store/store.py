@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine
 from smsgw.store.engine import make_engine
 from smsgw.store.migrate import check_up_to_date
 from smsgw.store.readers import Readers
-from smsgw.store.writer import Op, Writer
+from smsgw.store.writer import Op, Submitted, Writer
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -27,6 +27,9 @@ class Store:
 
     async def execute(self, ops: Sequence[Op]) -> None:
         await self.writer.execute(ops)
+
+    def submit(self, ops: Sequence[Op]) -> Submitted:
+        return self.writer.submit(ops)
 
     def execute_nowait(self, ops: Sequence[Op]) -> None:
         self.writer.execute_nowait(ops)

@@ -70,6 +70,16 @@ class _Request:
     done: trio.Event | None  # None for execute_nowait
     error: WriteFailed | None = None
 
+    async def wait(self) -> None:
+        """Return once committed; raise ``WriteFailed`` if not."""
+        assert self.done is not None
+        await self.done.wait()
+        if self.error is not None:
+            raise self.error
+
+
+Submitted: TypeAlias = _Request
+
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
@@ -216,14 +226,15 @@ class Writer:
 
     async def execute(self, ops: Sequence[Op]) -> None:
         """Apply ``ops`` atomically; return once committed, raise ``WriteFailed`` if not."""
-        if not ops:
-            return
+        if ops:
+            await self.submit(ops).wait()
+
+    def submit(self, ops: Sequence[Op]) -> Submitted:
+        """Queue ``ops`` now and ``await submitted.wait()`` later: a caller can prepare its next
+        ops while these are written (a batch upload). Requests are applied in queue order."""
         request = _Request(tuple(ops), trio.Event())  # the caller may reuse its list
         self._enqueue(request)
-        assert request.done is not None
-        await request.done.wait()
-        if request.error is not None:
-            raise request.error
+        return request
 
     def execute_nowait(self, ops: Sequence[Op]) -> None:
         """Queue ``ops`` without waiting; a failure is logged and counted in ``failed_nowait``."""

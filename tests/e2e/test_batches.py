@@ -51,10 +51,11 @@ async def _chunks(data: bytes, size: int = 64 * 1024) -> AsyncIterator[bytes]:
 
 
 async def upload(h: Harness, fields: dict[str, str], csv_data: bytes, *, after: dict[str, str] | None = None,
-                 bad_signature: bool = False) -> httpx.Response:
+                 bad_signature: bool = False, key: tuple[str, str] | None = None) -> httpx.Response:
     """POST /v1/batches as multipart, streamed in chunks (Transfer-Encoding: chunked)."""
     body = multipart(fields, csv_data, after=after)
-    headers = sign(h.secret, "POST", "/v1/batches", body + (b"x" if bad_signature else b""), key_id=h.key)
+    key_id, secret = key or (h.key, h.secret)
+    headers = sign(secret, "POST", "/v1/batches", body + (b"x" if bad_signature else b""), key_id=key_id)
     headers["content-type"] = f"multipart/form-data; boundary={BOUNDARY}"
     return await h.client.post(h.base + "/v1/batches", content=_chunks(body), headers=headers)
 
@@ -151,6 +152,68 @@ async def test_gbk_csv_and_refused_uploads(tmp_path: Path) -> None:
             assert no_to.json()["error"]["code"] == "missing_to_column"
             assert await h.gateway.store.read(counts) == before  # nothing of the refused uploads is left
             assert h.gateway.dispatcher.held_batches == set()
+
+
+async def test_a_refused_batch_wide_field_fails_the_whole_upload_and_leaves_nothing(
+        tmp_path: Path, db_url: str | None) -> None:
+    """Default policy (content review, frequency limits). A template or signature that every row
+    would be refused for fails the upload (CSV or JSON) with that refusal's status and code, and
+    leaves no batch, message, reject, hold or frequency count behind. The CSV is well over the
+    server's 64 KiB drain limit: the answer comes after the whole body (signature checked)."""
+    with trio.fail_after(60):
+        async with gateway_with_sims(tmp_path, protocols=("cmpp",), policy={}, db_url=db_url) as h:
+            user = h.new_key()
+            ids = {}
+            for name in ("好物商城", "待审商城"):
+                created = await h.call("POST", "/v1/signatures", {"name": name, "company": f"{name}有限公司",
+                                                                  "licence": "91310000MA1K000001",
+                                                                  "purpose": "发货通知"}, key=user)
+                assert created.status_code == 201, created.text
+                ids[name] = created.json()["id"]
+            for name in ("shipped", "pending"):
+                created = await h.call("POST", "/v1/templates", {"name": name, "kind": "notification",
+                                                                 "content": "尊敬的{name}，订单{order}已发货。"},
+                                       key=user)
+                assert created.status_code == 201, created.text
+                ids[name] = created.json()["id"]
+            for path in (f"/v1/signatures/{ids['好物商城']}", f"/v1/templates/{ids['shipped']}"):
+                assert (await h.call("POST", path + "/approve")).json()["status"] == "approved"
+            data = csv_bytes([["to", "name", "order"], *[[number("cmpp", i), f"客户{i}", f"SO{i:05d}"]
+                                                         for i in range(5000)]])
+            assert len(data) > 2 * 64 * 1024
+
+            def counts(conn: Any) -> tuple[int, int, int]:
+                return tuple(conn.execute(select(func.count()).select_from(t)).scalar_one()  # type: ignore[return-value]
+                             for t in (batches, messages, batch_rejects))
+
+            before = await h.gateway.store.read(counts)
+            cases = [
+                ({"template_id": "999999999", "signature": "好物商城"}, 400, "unknown_template", "template_id"),
+                ({"template_id": ids["pending"], "signature": "好物商城"}, 403, "template_not_approved",
+                 "template_id"),
+                ({"template_id": ids["shipped"], "signature": "待审商城"}, 403, "signature_not_approved", "signature"),
+                ({"template_id": ids["shipped"], "signature": "没有注册"}, 400, "unknown_signature", "signature"),
+                ({"template_id": ids["shipped"]}, 400, "missing_signature", "signature"),
+            ]
+            for fields, status, code, field in cases:
+                refused = await upload(h, fields, data, key=user)
+                assert (refused.status_code, refused.json()["error"]["code"], refused.json()["error"]["field"]) \
+                    == (status, code, field), (fields, refused.text)
+                as_json = await h.call("POST", "/v1/batches", {**fields, "recipients": [
+                    {"to": number("cmpp", i), "params": {"name": "王", "order": "A1"}} for i in range(3)]}, key=user)
+                assert (as_json.status_code, as_json.json()["error"]["code"]) == (status, code), as_json.text
+                assert await h.gateway.store.read(counts) == before
+                assert h.gateway.dispatcher.held_batches == set()
+            # the same refused upload with a wrong signature: the caller learns only that
+            forged = await upload(h, cases[0][0], data, key=user, bad_signature=True)
+            assert forged.status_code == 401 and forged.json()["error"]["code"] == "bad_signature"
+            assert (await h.call("GET", "/v1/batches", key=user)).json()["items"] == []
+            # nothing was counted against the numbers: the first of the file gets its message
+            sent = await h.call("POST", "/v1/messages", {"to": number("cmpp", 0), "template_id": ids["shipped"],
+                                                         "signature": "好物商城",
+                                                         "params": {"name": "王", "order": "A1"}}, key=user)
+            assert sent.status_code == 202, sent.text
+            assert h.sims["cmpp"].stats.accepted <= 1
 
 
 async def test_pause_resume_and_cancel(tmp_path: Path, db_url: str | None) -> None:
