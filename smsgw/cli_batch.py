@@ -86,9 +86,10 @@ def send(ctx: CliContext, file: Path, template_id: str | None, text: str | None,
     body = _Multipart(fields, file)
     key, secret = _credentials()
     timestamp, nonce = str(int(time.time())), secrets.token_hex(16)
+    digest = body.sha256()
     headers = {"content-type": body.content_type, "X-Api-Key": key, "X-Timestamp": timestamp, "X-Nonce": nonce,
-               "X-Signature": hmac_signature(secret, string_to_sign("POST", "/v1/batches", timestamp, nonce,
-                                                                    body.sha256()))}
+               "X-Signature": hmac_signature(secret, string_to_sign("POST", "/v1/batches", timestamp, nonce, digest)),
+               "X-Content-SHA256": digest}  # the signature is checked before the upload is read
     try:
         with httpx.Client(timeout=httpx.Timeout(30, read=None)) as client:
             response = client.post(_api_url(ctx) + "/v1/batches", content=body.chunks(), headers=headers)
