@@ -28,7 +28,7 @@ def batch() -> None:
     """Batch jobs: send a CSV to many recipients, watch, export, pause/resume/cancel."""
 
 
-class _Multipart:
+class MultipartUpload:
     """The body of a batch upload: form fields, then the CSV file, streamed from disk."""
 
     def __init__(self, fields: dict[str, str], path: Path) -> None:
@@ -41,6 +41,7 @@ class _Multipart:
         head += (f"--{self.boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n"
                  "Content-Type: text/csv\r\n\r\n").encode()
         self.head, self.tail, self.path = bytes(head), f"\r\n--{self.boundary}--\r\n".encode(), path
+        self.length = len(self.head) + path.stat().st_size + len(self.tail)
 
     @property
     def content_type(self) -> str:
@@ -83,7 +84,7 @@ def send(ctx: CliContext, file: Path, template_id: str | None, text: str | None,
         raise click.UsageError("give exactly one of --template and --text")
     fields = {k: v for k, v in {"template_id": template_id, "text": text, "signature": signature,
                                 "channel": channel, "send_at": send_at, "encoding": encoding}.items() if v}
-    body = _Multipart(fields, file)
+    body = MultipartUpload(fields, file)
     key, secret = _credentials()
     timestamp, nonce = str(int(time.time())), secrets.token_hex(16)
     digest = body.sha256()

@@ -32,7 +32,6 @@ import json
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from e2e import CHANNEL, Stack, number, proc_cpu, proc_status, py_spy
 
+from smsgw.cli_batch import MultipartUpload
 from smsgw.http.auth import sign, signature, string_to_sign
 
-BOUNDARY = "smsgw-bench-batch-7c1f"
 READ = 256 * 1024
 TEXT = "尊敬的客户，您的账单编号{code}已出，请及时查看。"
 
@@ -55,31 +54,6 @@ def write_csv(path: Path, rows: int) -> int:
         for start in range(0, rows, step):
             out.write("".join(f"{number(i)},{i:07d}\r\n" for i in range(start, min(rows, start + step))))
     return path.stat().st_size
-
-
-class Upload:
-    """The multipart body: the ``text`` field, then the CSV file, streamed from disk."""
-
-    def __init__(self, csv_path: Path, fields: dict[str, str]) -> None:
-        head = "".join(f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
-                       for k, v in fields.items())
-        head += (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"rows.csv\"\r\n"
-                 "Content-Type: text/csv\r\n\r\n")
-        self.head, self.tail, self.path = head.encode(), f"\r\n--{BOUNDARY}--\r\n".encode(), csv_path
-        self.length = len(self.head) + csv_path.stat().st_size + len(self.tail)
-
-    def chunks(self) -> Iterator[bytes]:
-        yield self.head
-        with self.path.open("rb") as file:
-            while chunk := file.read(READ):
-                yield chunk
-        yield self.tail
-
-    def sha256(self) -> str:
-        digest = hashlib.sha256()
-        for chunk in self.chunks():
-            digest.update(chunk)
-        return digest.hexdigest()
 
 
 class Watcher:
@@ -128,11 +102,11 @@ def call(s: Stack, method: str, path: str) -> tuple[int, bytes]:
         conn.close()
 
 
-def upload(s: Stack, body: Upload, *, forged: bool = False) -> tuple[int, dict[str, Any], float]:
+def upload(s: Stack, body: MultipartUpload, *, forged: bool = False) -> tuple[int, dict[str, Any], float]:
     """The upload, signed (``forged``: with a signature over another body); status, JSON, seconds."""
     timestamp, nonce = str(int(time.time())), f"bench-batch-{time.time_ns():x}"
     digest = hashlib.sha256(b"another body").hexdigest() if forged else body.sha256()
-    headers = {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}", "Content-Length": str(body.length),
+    headers = {"Content-Type": body.content_type, "Content-Length": str(body.length),
                "X-Api-Key": s.key, "X-Timestamp": timestamp, "X-Nonce": nonce,
                "X-Signature": signature(s.secret, string_to_sign("POST", "/v1/batches", timestamp, nonce, digest))}
     conn = http.client.HTTPConnection("127.0.0.1", s.http_port, timeout=1800)
@@ -186,7 +160,7 @@ def run_forged(args: argparse.Namespace, csv_path: Path) -> dict[str, Any]:
         pid = s.gateway.pid
         cpu0 = proc_cpu(pid)
         with Watcher(pid) as watch:
-            status, answer, took = upload(s, Upload(csv_path, {"text": TEXT}), forged=True)
+            status, answer, took = upload(s, MultipartUpload({"text": TEXT}, csv_path), forged=True)
         result["answer"] = {"status": status, "code": answer.get("error", {}).get("code"), "seconds": round(took, 2),
                             "gateway_cpu_s": round(proc_cpu(pid) - cpu0, 2), "rss_peak_mb": mb(watch.peak_kb)}
         result["left_after_answer"] = s.counts()
@@ -211,7 +185,7 @@ def run_mode(mode: str, args: argparse.Namespace, csv_path: Path) -> dict[str, A
         assert s.gateway is not None
         pid = s.gateway.pid
         result["rss_start_mb"] = mb(proc_status(pid).get("VmRSS", 0))
-        body = Upload(csv_path, {"text": TEXT})
+        body = MultipartUpload({"text": TEXT}, csv_path)
         cpu0 = proc_cpu(pid)
         with Watcher(pid) as watch, py_spy(pid, args.profile, f"batch-upload-{mode}") as prof:
             status, created, took = upload(s, body)
