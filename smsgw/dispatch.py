@@ -46,6 +46,7 @@ log = structlog.get_logger("smsgw.dispatch")
 
 _PAGE = 2000
 _LOW_WATER = 2000
+_GATHER = 0.005  # seconds a woken feeder waits for more commits before reading
 _SENT_LIMIT = 200_000
 _PARKED_LIMIT = 100_000
 _EXPIRY_EVERY = 30.0
@@ -255,10 +256,14 @@ class Dispatcher:
             # A short page holds every row committed before the read began (commits are in id
             # order), and a later commit calls accepted(): read again only then, not once more
             # to see it empty (one reader-thread round trip per wake-up instead of two).
-            if len(rows) == _PAGE or self._fresh[name]:
+            if len(rows) == _PAGE:
                 continue
-            with trio.move_on_after(1.0):
-                await wake.park()
+            if not self._fresh[name]:
+                with trio.move_on_after(1.0):
+                    await wake.park()
+            # Under a trickle of single submits every commit would cost a page read (a reader-thread
+            # round trip) for one or two rows: gather a few milliseconds' worth per read instead.
+            await trio.sleep(_GATHER)
 
     async def _backfill(self, name: str, link: Link, backfills: collections.deque[_Backfill]) -> None:
         """One page of the first backfill. Rows above the cursor are the main feed's: no main
