@@ -146,16 +146,19 @@ class Intake:
     async def accept(self, key: ApiKey, draft: Draft) -> dict[str, Any]:
         """Store one message durably; a repeated client_ref returns the first message.
 
-        The client_ref is looked up before the number rules run, so a client retrying a request
-        whose 202 it lost gets its message back instead of a frequency-limit refusal.
+        A client retrying a request whose 202 it lost gets its message back, not a refusal of the
+        number rules (the first send counts against the frequency limit): the client_ref is looked
+        up when a rule refuses, so the common path costs no read.
         """
         self._check_open()
-        if draft.client_ref is not None:
-            existing = await self.store.read(_by_client_ref, key.id, draft.client_ref)
-            if existing is not None:
-                return existing
         now = self.wall_clock()
-        self.admit(key, draft, now)
+        try:
+            self.admit(key, draft, now)
+        except Refused:
+            if draft.client_ref is not None and (
+                    existing := await self.store.read(_by_client_ref, key.id, draft.client_ref)) is not None:
+                return existing
+            raise
         message_id = self.ids.next()
         try:
             await self.store.execute(self.ops(key.id, draft, message_id, now))

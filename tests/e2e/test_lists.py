@@ -122,6 +122,11 @@ async def test_frequency_limit_then_429_with_retry_at(tmp_path: Path) -> None:
             assert "the next message is allowed at" in error["message"]
             await h.send(N, "other brand", signature="Bank")  # per (number, signature)
             assert await message_count(h, N) == 2
+            # a retried request (same client_ref) gets its first message back, not the limit's refusal
+            retried = number("cmpp", 5)
+            once = await h.send(retried, "once", signature="Shop", client_ref="retry-1")
+            assert await h.send(retried, "once", signature="Shop", client_ref="retry-1") == once
+            assert await message_count(h, retried) == 1
             await h.wait_status(first, {"delivered"})
 
 
