@@ -459,7 +459,7 @@ def py_spy(pid: int, out_dir: Path | None, name: str, gil: bool = False) -> Iter
         return
     out_dir.mkdir(parents=True, exist_ok=True)
     raw, svg = out_dir / f"{name}.txt", out_dir / f"{name}.svg"
-    flags = ["--rate", "100", "--nonblocking", *(["--gil"] if gil else [])]
+    flags = ["--rate", "500", "--nonblocking", *(["--gil"] if gil else [])]
     procs = [subprocess.Popen([spy, "record", "--pid", str(pid), *flags, "--format", fmt, "-o", str(path)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
              for fmt, path in (("raw", raw), ("flamegraph", svg))]
