@@ -306,7 +306,7 @@ class Batches:
         state = "running" if starts_now else "scheduled"
         row = loader.batch_row(state)
         row["started_at"] = loader.now if state == "running" else None
-        ops = [(insert(batches), row), *loader.chunk_ops()]
+        ops = [(_INSERT_BATCH, row), *loader.chunk_ops()]
         drafts = loader.drafts
         try:
             await self.store.execute(ops)
@@ -322,7 +322,7 @@ class Batches:
     async def begin_upload(self, loader: Loader) -> None:
         """The ``loading`` batch row, before the first rows of a streamed upload."""
         self.dispatcher.hold(loader.id)
-        await self.store.execute([(insert(batches), loader.batch_row("loading"))])
+        await self.store.execute([(_INSERT_BATCH, loader.batch_row("loading"))])
 
     async def finish_upload(self, loader: Loader) -> dict[str, Any]:
         """The body was verified: the batch becomes scheduled or running."""
@@ -330,8 +330,8 @@ class Batches:
         now = self.intake.wall_clock()
         send_at = loader.fields.send_at
         state = "scheduled" if send_at is not None and send_at > now else "running"
-        await self.store.execute([(update(batches).where(batches.c.id == loader.id), {
-            "state": state, "total": loader.total, "accepted": loader.accepted, "rejected": loader.rejected,
+        await self.store.execute([(_UPDATE_BATCH, {
+            "b_id": loader.id, "state": state, "total": loader.total, "accepted": loader.accepted, "rejected": loader.rejected,
             "text": loader.batch_row(state)["text"], "started_at": now if state == "running" else None})])
         self._started(loader.id, state, held=True)
         return {"id": str(loader.id), "total": loader.total, "accepted": loader.accepted, "rejected": loader.rejected}
@@ -383,10 +383,10 @@ class Batches:
                 raise _bad_state(row.state, "resume", "paused")
             now = self.intake.wall_clock()
             state = "scheduled" if row.send_at is not None and row.send_at > now else "running"
-            values = {"state": state}
+            values = {"b_id": batch_id, "state": state}
             if state == "running" and row.started_at is None:
                 values["started_at"] = now
-            await self.store.execute([(update(batches).where(batches.c.id == batch_id), values)])
+            await self.store.execute([(_UPDATE_BATCH, values)])
             self._started(batch_id, state, held=True)
         return {"id": str(batch_id), "state": state}
 
@@ -526,8 +526,8 @@ class Batches:
 
     async def _settle(self, batch_id: int, state: str) -> None:
         counts = _progress_counts(await self.store.read(_status_counts, batch_id))
-        await self.store.execute([(update(batches).where(batches.c.id == batch_id), {
-            "state": state, "done_at": self.intake.wall_clock(), "submitted": counts["submitted"],
+        await self.store.execute([(_UPDATE_BATCH, {
+            "b_id": batch_id, "state": state, "done_at": self.intake.wall_clock(), "submitted": counts["submitted"],
             "delivered": counts["delivered"], "failed": counts["failed"], "cancelled": counts["cancelled"]})])
         self._cache.pop(batch_id, None)
         log.info("batch_settled", batch=batch_id, state=state, **counts)
@@ -570,6 +570,10 @@ class Batches:
 
 
 # ------------------------------------------------------------------------ SQL
+#: Built once: the store writer compiles a statement object once (a statement built per call
+#: was compiled per batch, ~3% of the daemon's time at 60 batches/s).
+_INSERT_BATCH = insert(batches)
+_UPDATE_BATCH = update(batches).where(batches.c.id == bindparam("b_id"))
 _SET_STATE = update(batches).where(batches.c.id == bindparam("b_id")).values(state=bindparam("st"))
 
 
