@@ -331,8 +331,9 @@ class Batches:
         send_at = loader.fields.send_at
         state = "scheduled" if send_at is not None and send_at > now else "running"
         await self.store.execute([(_UPDATE_BATCH, {
-            "b_id": loader.id, "state": state, "total": loader.total, "accepted": loader.accepted, "rejected": loader.rejected,
-            "text": loader.batch_row(state)["text"], "started_at": now if state == "running" else None})])
+            "b_id": loader.id, "state": state, "total": loader.total, "accepted": loader.accepted,
+            "rejected": loader.rejected, "text": loader.batch_row(state)["text"],
+            "started_at": now if state == "running" else None})])
         self._started(loader.id, state, held=True)
         return {"id": str(loader.id), "total": loader.total, "accepted": loader.accepted, "rejected": loader.rejected}
 
