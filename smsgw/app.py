@@ -70,7 +70,7 @@ class Gateway:
         self.trace = TraceHub(self.dispatcher.channels)
         self.metrics.registry.register(CallbackCollector(self.callbacks))  # type: ignore[arg-type]
         self.metrics.registry.register(_TraceCollector(self.trace))  # type: ignore[arg-type]
-        self.dispatcher.observers.append(lambda report: self.callbacks.wake())
+        self.dispatcher.callback_observers.append(self.callbacks.wake)
         self.dispatcher.mo_observers.append(self.intake.limits.on_mo)  # unsubscribe replies
 
         async def status() -> list[dict[str, Any]]:

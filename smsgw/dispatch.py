@@ -47,7 +47,10 @@ log = structlog.get_logger("smsgw.dispatch")
 _PAGE = 2000
 _LOW_WATER = 2000
 _GATHER = 0.005  # seconds a woken feeder waits for more commits before reading
-_SENT_LIMIT = 200_000
+# Submitted segments remembered for matching their receipts in memory (~500 bytes each); older
+# ones are matched in the database, one query per batch of receipts. 300,000 messages whose
+# receipts lagged 30 s: 200,000 peaked at 242 MB, 20,000 at 143 MB, with the same finishing time.
+_SENT_LIMIT = 50_000
 _PARKED_LIMIT = 100_000
 _EXPIRY_EVERY = 30.0
 _MO_MAX_AGE = 600.0
@@ -147,7 +150,7 @@ class Dispatcher:
         self._wake = {name: trio.lowlevel.ParkingLot() for name in self.channels}
         self._fresh = dict.fromkeys(self.channels, False)  # accepted() since the feeder's last read
         self._mo = Reassembler(_MO_MAX_AGE)
-        self.observers: list[Callable[[dict[str, Any]], None]] = []  # final reports (callbacks, metrics)
+        self.callback_observers: list[Callable[[], None]] = []  # a callback row was queued
         # Whole MO messages as (channel, from, to, text, wall, ops); an observer may append ops to the
         # MO's own transaction (e.g. an unsubscribe reply blacklists its sender atomically with it).
         self.mo_observers: list[Callable[[str, str, str, str, float, list[Any]], None]] = []
@@ -448,18 +451,18 @@ class Dispatcher:
         meta.final = status
         self.stats.finals[status] = self.stats.finals.get(status, 0) + 1
         ops.append((q.MESSAGE_FINAL, {"m_id": meta.id, "st": status, "code": code, "reason": reason, "at": wall}))
-        report = {"message_id": str(meta.id), "to": meta.to, "status": status, "stat": stat, "err": err,
-                  "done_at": wall, "client_ref": meta.client_ref}
         ops.append((q.INSERT_REPORT, {"message_id": meta.id, "key_id": meta.key_id, "to_number": meta.to,
                                       "client_ref": meta.client_ref, "status": status, "stat": stat,
                                       "err": err, "done_at": wall}))
         if meta.callback_url:
+            report = {"message_id": str(meta.id), "to": meta.to, "status": status, "stat": stat, "err": err,
+                      "done_at": wall, "client_ref": meta.client_ref}
             ops.append((q.INSERT_CALLBACK, {"id": self.ids.next(), "kind": "report", "ref_id": meta.id,
                                             "key_id": meta.key_id, "url": meta.callback_url,
                                             "payload": json.dumps(report), "state": "pending", "attempts": 0,
                                             "next_attempt_at": wall, "last_error": None}))
-        for observer in self.observers:
-            observer(report)
+            for observer in self.callback_observers:
+                observer()
 
     # ----------------------------------------------------------------------- MO
     def _mo_part(self, channel: str, part: MoPart, wall: float, ops: list[Any]) -> None:
@@ -500,6 +503,8 @@ class Dispatcher:
                                             "url": url, "payload": json.dumps(payload, ensure_ascii=False),
                                             "state": "pending", "attempts": 0, "next_attempt_at": wall,
                                             "last_error": None}))
+            for observer in self.callback_observers:
+                observer()
 
     # ------------------------------------------------------------------- expiry
     async def _expire_loop(self) -> None:

@@ -302,14 +302,14 @@ def proc_status(pid: int) -> dict[str, int]:
     return out
 
 
-def proc_cpu(pid: int) -> float:
-    """utime + stime in seconds (threads included)."""
+def proc_cpu(pid: int, *, system_only: bool = False) -> float:
+    """utime + stime in seconds (threads included); only stime with ``system_only``."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rpartition(")")[2].split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return (int(fields[12]) + (0 if system_only else int(fields[11]))) / CLK_TCK
 
 
 def smsgw(config: Path, *args: str) -> str:
@@ -383,6 +383,7 @@ class Stack:
         out = {}
         if self.gateway is not None:
             out["gateway"] = proc_cpu(self.gateway.pid)
+            out["gateway_system"] = proc_cpu(self.gateway.pid, system_only=True)
         if self.sim is not None:
             out["sim"] = proc_cpu(self.sim.pid)
         return out
@@ -605,7 +606,8 @@ def phase_single(args: argparse.Namespace) -> list[PhaseResult]:
     n_rate = int(args.rate * args.rate_seconds)
     with stack(binds=args.binds, window=args.window, dlr_delay=args.dlr_delay, with_sim=True, keep=args.keep) as s:
         results.append(run_load(s, "single_rate", "/v1/messages", single_bodies(n_rate), n_rate, args.concurrency,
-                                args.rate, args.gen_procs))
+                                args.rate, args.gen_procs, args.profile if args.profile_single else None,
+                                args.profile_gil))
     return results
 
 
@@ -676,7 +678,7 @@ def main() -> int:
     parser.add_argument("--dlr-delay", type=float, default=0.5)
     parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
                         help="py-spy record the gateway during the batched phase into DIR")
-    parser.add_argument("--profile-single", action="store_true", help="also profile the single_max phase")
+    parser.add_argument("--profile-single", action="store_true", help="also profile the one-per-POST phases")
     parser.add_argument("--profile-gil", action="store_true", help="sample only the thread holding the GIL")
     parser.add_argument("--keep", action="store_true", help="keep the temp dirs (config, database, logs)")
     parser.add_argument("--json", action="store_true", help="one JSON object per phase")
