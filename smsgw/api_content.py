@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import trio
 from sqlalchemy import Connection, Table, delete, select, update
 
 from .api import Api, id_param, json_body, principal
@@ -94,6 +95,10 @@ class ContentRoutes:
     def __init__(self, api: Api) -> None:
         self.api = api
         self.store = api.store
+        # One decision or delete at a time: each writes, reads the row back and copies it into the
+        # rules; two at once could copy their read-backs in the wrong order and leave the rules
+        # with a state the database no longer has. They are rare admin calls.
+        self._changing = trio.Lock()
 
     @property
     def rules(self) -> ContentRules:
@@ -195,19 +200,22 @@ class ContentRoutes:
         return row
 
     async def _decide(self, request: Request, table: Table, what: str, status: str, reason: str | None) -> Any:
-        row = await self._one(request, table, what)
-        values = {"status": status, "reason": reason, "decided_at": self.clock(), "decided_by": principal(request)[0]}
-        await self._write(table, row.id, update(table).where(table.c.id == row.id).values(**values))
-        # read it back: a delete (or another decision) may have committed meanwhile, and the
-        # in-memory copy must end as the database is
-        row = await self._one(request, table, what)
-        self._sync(table, row.id, row)
-        return row
+        async with self._changing:
+            row = await self._one(request, table, what)
+            values = {"status": status, "reason": reason, "decided_at": self.clock(),
+                      "decided_by": principal(request)[0]}
+            await self._write(table, row.id, update(table).where(table.c.id == row.id).values(**values))
+            # read it back: another process may have changed the row meanwhile, and the in-memory
+            # copy must end as the database is
+            row = await self._one(request, table, what)
+            self._sync(table, row.id, row)
+            return row
 
     async def _delete(self, request: Request, table: Table, what: str) -> Response:
-        row = await self._one(request, table, what)
-        await self._write(table, row.id, delete(table).where(table.c.id == row.id))
-        self._sync(table, row.id, None)
+        async with self._changing:
+            row = await self._one(request, table, what)
+            await self._write(table, row.id, delete(table).where(table.c.id == row.id))
+            self._sync(table, row.id, None)
         return json_response({"id": str(row.id), "status": "deleted"})
 
     async def _write(self, table: Table, row_id: int, statement: Any) -> None:

@@ -298,3 +298,41 @@ async def test_a_decision_whose_commit_is_unanswered_applies_as_the_database_has
             by_notice = {"to": to, "template_id": notice_id, "params": {"name": "李", "order": "1"},
                          "signature": "测试科技"}
             await _refused(h, by_notice, 400, "unknown_signature", "signature", key=user)
+
+
+async def test_concurrent_decisions_leave_the_rules_as_the_database_has_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An approval whose read-back is slow and a rejection made meanwhile: the rules end with the
+    rejection the database has, not the approval read before it."""
+    from smsgw import api_content
+    from smsgw.store.store import Store
+
+    with trio.fail_after(30):
+        async with gateway_with_sims(tmp_path, protocols=("cmpp",), policy=REVIEW) as h:
+            user = h.new_key()
+            _, code_id, _ = await _register(h, user, approve=False)
+            await h.call("POST", f"/v1/signatures/{(await h.call('GET', '/v1/signatures')).json()['items'][0]['id']}"
+                                 "/approve")
+            read = Store.read
+            reads = 0
+
+            async def slow_approval_read_back(self: Store, fn: Any, *args: Any) -> Any:
+                nonlocal reads
+                result = await read(self, fn, *args)
+                if fn is api_content._read_one and args[0] is api_content.templates:
+                    reads += 1
+                    if reads == 2:  # the approval's read-back: hold it while the rejection runs
+                        await trio.sleep(0.5)
+                return result
+
+            monkeypatch.setattr(Store, "read", slow_approval_read_back)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(h.call, "POST", f"/v1/templates/{code_id}/approve")
+                await trio.sleep(0.1)
+                nursery.start_soon(h.call, "POST", f"/v1/templates/{code_id}/reject", {"reason": "no"})
+            monkeypatch.setattr(Store, "read", read)
+            stored = (await h.call("GET", f"/v1/templates/{code_id}")).json()["status"]
+            assert stored == "rejected"
+            by_code = {"to": number("cmpp", 1), "template_id": code_id, "params": {"code": "1234"},
+                       "signature": "测试科技"}
+            await _refused(h, by_code, 403, "template_not_approved", "template_id", key=user)
