@@ -515,9 +515,12 @@ class Batches:
         now = self.intake.wall_clock()
         for status in ("held", "accepted"):
             after = 0
-            while (last := await self.store.read(_page_end, batch_id, status, after, PAGE)) is not None:
+            while rows := await self.store.read(_unsent_page, batch_id, status, after, PAGE):
+                last = rows[-1].id
                 await self.store.execute([(_CANCEL_ROWS, {"b_id": batch_id, "old": status, "lo": after, "hi": last,
                                                           "live": sorted(live), "at": now})])
+                # never sent: the frequency limits count them no longer (a restart skips them too)
+                self.intake.limits.uncount((r.signature, r.to_number) for r in rows if r.id not in live)
                 after = last
         if not await self.store.read(_has_pending, batch_id):
             await self._settle(batch_id, "cancelled")
@@ -633,6 +636,14 @@ def _status_counts(conn: Connection, batch_id: int) -> dict[str, int]:
 def _has_pending(conn: Connection, batch_id: int) -> bool:
     m = messages.c
     return conn.execute(select(m.id).where(m.batch_id == batch_id, m.status.in_(PENDING)).limit(1)).first() is not None
+
+
+def _unsent_page(conn: Connection, batch_id: int, status: str, after: int, size: int) -> list[Any]:
+    """The next page of the batch's messages in ``status`` after ``after``: id, number, signature."""
+    m = messages.c
+    return list(conn.execute(select(m.id, m.to_number, m.signature)
+                             .where(m.batch_id == batch_id, m.status == status, m.id > after)
+                             .order_by(m.id).limit(size)).all())
 
 
 def _page_end(conn: Connection, batch_id: int, status: str, after: int, size: int) -> int | None:

@@ -28,6 +28,7 @@ import functools
 import math
 import time
 import unicodedata
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -120,12 +121,19 @@ class Limits:
 
     def release(self, key: ApiKey, drafts: list[Draft], *, quota: bool = True) -> None:
         """Uncount sends that ``check`` counted but that were not stored."""
-        if self.windows is not None:
-            for draft in drafts:
-                if draft.to not in self.lists.exempt:
-                    self.windows.untake(draft.signature, draft.to)
+        self.uncount((draft.signature, draft.to) for draft in drafts)
         if quota and self.quota is not None and drafts:
             self.quota.give_back(key.id, len(drafts))
+
+    def uncount(self, sends: Iterable[tuple[str | None, str]]) -> None:
+        """Forget one counted send per (signature, number): stored messages that will never go
+        (a cancelled batch's unsent rows), or that were not stored after all."""
+        if self.windows is None:
+            return
+        exempt, untake = self.lists.exempt, self.windows.untake
+        for signature, number in sends:
+            if number not in exempt:
+                untake(signature, number)
 
     # -------------------------------------------------------------------- MO
     def on_mo(self, channel: str, source: str, dest: str, text: str, wall: float, ops: list[Any]) -> None:
@@ -178,6 +186,7 @@ def _whitelist_numbers(conn: Connection) -> list[str]:
 
 def _recent_sends(conn: Connection, after: int) -> list[tuple[int, str, str | None, float]]:
     m = messages.c
-    rows = conn.execute(select(m.id, m.to_number, m.signature, m.created_at).where(m.id > after)
-                        .order_by(m.id).limit(_PAGE))
+    # "rejected": a cancelled batch's rows that were never sent (Batches uncounted them then)
+    rows = conn.execute(select(m.id, m.to_number, m.signature, m.created_at)
+                        .where(m.id > after, m.status != "rejected").order_by(m.id).limit(_PAGE))
     return [tuple(row) for row in rows]  # type: ignore[misc]

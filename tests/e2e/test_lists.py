@@ -258,3 +258,24 @@ async def test_an_entry_whose_commit_is_unanswered_still_blocks(tmp_path: Path,
                 assert response.status_code >= 500
             refused = await h.call("POST", "/v1/messages", {"to": other, "text": "x", "signature": "Shop"})
             assert refused.status_code == 403, refused.text
+
+
+async def test_a_cancelled_batch_no_longer_counts_against_the_limits(tmp_path: Path) -> None:
+    """A scheduled batch counts its rows at upload; cancelled before it starts, none of them went,
+    so the numbers may get a message at once, also after a restart."""
+    numbers = [number("cmpp", 40 + i) for i in range(3)]
+    with trio.fail_after(60):
+        async with gateway_with_sims(tmp_path, protocols=("cmpp",), policy=POLICY) as h:
+            created = await h.call("POST", "/v1/batches", {
+                "text": "sale", "signature": "Shop", "send_at": time.time() + 3600,
+                "recipients": [{"to": n} for n in numbers]})
+            assert created.status_code == 202, created.text
+            limited = await h.call("POST", "/v1/messages", {"to": numbers[0], "text": "x", "signature": "Shop"})
+            assert limited.status_code == 429  # counted while the batch may still go
+            batch_id = created.json()["id"]
+            assert (await h.call("POST", f"/v1/batches/{batch_id}/cancel")).json()["state"] == "cancelled"
+            await h.send(numbers[0], "code 1234", signature="Shop")
+        async with gateway_with_sims(tmp_path, protocols=("cmpp",), policy=POLICY) as h:
+            await h.send(numbers[1], "code 1234", signature="Shop")  # the restart replays no cancelled row
+            refused = await h.call("POST", "/v1/messages", {"to": numbers[0], "text": "x", "signature": "Shop"})
+            assert refused.status_code == 429  # the message sent after the cancel still counts
