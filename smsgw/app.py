@@ -29,6 +29,7 @@ from .metrics import Metrics
 from .queries import max_message_id
 from .store import migrate
 from .store.engine import masked
+from .store.exclusive import exclusive
 from .store.ids import IdGenerator
 from .store.store import Store, open_store
 from .trace import TraceHub
@@ -108,6 +109,11 @@ async def run(config: Config, *, task_status: trio.TaskStatus[Gateway] = trio.TA
     """Run the daemon until SIGTERM/SIGINT or ``gateway.stop`` is set, then stop gracefully:
     close intake, stop HTTP, drain the windows within the bound, unbind."""
     url = config.gateway.database
+    async with exclusive(url):
+        await _serve(config, url, task_status)
+
+
+async def _serve(config: Config, url: str, task_status: trio.TaskStatus[Gateway]) -> None:
     if config.gateway.auto_upgrade:
         await trio.to_thread.run_sync(migrate.upgrade, url)
     async with open_store(url) as store:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import trio
 
 from .harness import gateway_with_sims
 
@@ -28,3 +31,16 @@ async def test_metrics_channels_healthz(tmp_path: Path) -> None:
         assert (await h.client.get(h.base + "/healthz")).json() == {"status": "ok"}
         channels = (await h.call("GET", "/v1/channels")).json()
         assert {c["name"] for c in channels} == {"smpp-sim", "cmpp-sim", "smgp-sim"}
+
+
+async def test_a_second_daemon_on_the_same_database_refuses_to_start(tmp_path: Path) -> None:
+    """Both would send every queued message: the second exits 2 naming the database, the first
+    goes on."""
+    async with gateway_with_sims(tmp_path, protocols=("smpp",)) as h:
+        second = await trio.run_process(
+            [str(Path(sys.executable).parent / "smsgw"), "--config", str(h.config_path), "serve"],
+            capture_stdout=True, capture_stderr=True, check=False, stdin=subprocess.DEVNULL)
+        assert second.returncode == 2, second.stderr
+        assert b"another smsgw daemon is using" in second.stderr and b"one daemon per database" in second.stderr
+        response = await h.call("POST", "/v1/messages", {"to": "13000000000", "text": "still here"})
+        await h.wait_status(response.json()["id"], {"delivered"})
