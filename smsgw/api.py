@@ -6,6 +6,8 @@ import json
 from collections.abc import Awaitable
 from typing import Any
 
+import structlog
+import trio
 from sqlalchemy import Connection, select
 
 from . import api_batches, api_stats
@@ -16,9 +18,14 @@ from .http.errors import HTTPError
 from .http.router import ResponseSpec, Router
 from .http.types import Request, Response, json_response
 from .intake import Intake
-from .keys import ApiKey, load_key
+from .keys import ApiKey, load_key, revoked
 from .store.schema import messages, mo_messages, reports, segments
 from .trace import TraceHub
+
+log = structlog.get_logger("smsgw.api")
+
+#: seconds between re-checks of the cached API keys (a disabled key is refused within this)
+KEY_RECHECK = 5.0
 
 _MESSAGE_SCHEMA = {
     "type": "object",
@@ -118,6 +125,16 @@ class Api:
             return None
         self.keys[key_id] = key
         return key.secret, key.is_admin
+
+    async def watch_keys(self) -> None:
+        """Drop cached keys that were disabled or deleted (``smsgw keys disable`` writes the
+        database, possibly from another process): they are refused within ``KEY_RECHECK`` s."""
+        while True:
+            await trio.sleep(KEY_RECHECK)
+            if self.keys:
+                for key_id in await self.store.read(revoked, list(self.keys)):
+                    self.keys.pop(key_id, None)
+                    log.info("api key revoked", key=key_id)
 
     def caller(self, request: Request) -> ApiKey:
         """The verified caller's key (the verifier has loaded it into the cache)."""

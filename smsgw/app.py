@@ -126,6 +126,7 @@ async def _serve(config: Config, url: str, task_status: trio.TaskStatus[Gateway]
             await nursery.start(gateway.api.batches.run)  # first: the feeders must know the held batches
             await nursery.start(gateway.dispatcher.run)
             await nursery.start(gateway.callbacks.run)
+            nursery.start_soon(gateway.api.watch_keys)
             listeners = await nursery.start(
                 lambda task_status: serve_http(
                     gateway.api.router, config.gateway.http_host, config.gateway.http_port,

@@ -169,42 +169,6 @@ def upgrade(ctx: CliContext) -> None:
     click.echo(f"{masked(config.gateway.database)}: schema {before or 'empty'} -> {after}")
 
 
-@main.group()
-def keys() -> None:
-    """API keys."""
-
-
-@keys.command(name="create")
-@click.option("--name", required=True, help="Who the key is for (shown in listings).")
-@click.option("--admin", is_flag=True, help="May approve signatures/templates and manage lists.")
-@click.option("--text/--no-text", "allow_text", default=True, show_default=True,
-              help="Whether the key may send raw text (still matched against its approved templates); "
-                   "--no-text: only by template id and params.")
-@click.option("--json", "as_json", is_flag=True, help='Print {"key": ..., "secret": ...}.')
-@click.pass_obj
-def keys_create(ctx: CliContext, name: str, admin: bool, allow_text: bool, as_json: bool) -> None:
-    """Create an API key; its secret is printed once and cannot be shown again."""
-    from .keys import insert_key, new_key
-    from .store import migrate
-    from .store.engine import make_engine
-    from .store.errors import StoreError
-
-    config = _load_config(ctx)
-    key = new_key(name, admin=admin, allow_text=allow_text)
-    try:
-        engine = make_engine(config.gateway.database, pool_size=1)
-        migrate.check_up_to_date(engine)
-        with engine.begin() as conn:
-            insert_key(conn, key)
-        engine.dispose()
-    except StoreError as exc:
-        raise Failed(str(exc)) from None
-    if as_json:
-        click.echo(json.dumps({"key": key.id, "secret": key.secret}))
-    else:
-        click.echo(f"key:    {key.id}\nsecret: {key.secret}\n(the secret is shown only now)")
-
-
 def _api_url(ctx: CliContext) -> str:
     if ctx.url:
         return ctx.url.rstrip("/")
@@ -425,7 +389,7 @@ def format_trace_line(line: dict[str, Any]) -> str:
 
 
 # the feature commands register themselves on ``main``
-from . import cli_batch, cli_content, cli_lists, cli_stats  # noqa: E402,F401
+from . import cli_batch, cli_content, cli_keys, cli_lists, cli_stats  # noqa: E402,F401
 
 if __name__ == "__main__":
     # ``python -m smsgw.cli`` runs a second copy of this module; the feature modules above

@@ -1,12 +1,16 @@
-"""API keys: created by ops (``smsgw keys create``), looked up by the request verifier."""
+"""API keys: created, listed, disabled and enabled by ops (``smsgw keys``), looked up by the
+request verifier. A running daemon re-checks the keys it has cached every few seconds
+(``revoked``), so disabling a key in the database takes effect without a restart."""
 
 from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, update
 
 from .store.schema import api_keys
 
@@ -39,3 +43,25 @@ def load_key(conn: Connection, key_id: str) -> ApiKey | None:
 
 def count_keys(conn: Connection) -> int:
     return len(conn.execute(select(api_keys.c.id).limit(1)).all())
+
+
+def list_keys(conn: Connection) -> list[dict[str, Any]]:
+    """Every key without its secret, oldest first."""
+    k = api_keys.c
+    rows = conn.execute(select(k.id, k.name, k.is_admin, k.allow_text, k.disabled, k.created_at)
+                        .order_by(k.created_at, k.id)).all()
+    return [{"key": r.id, "name": r.name, "admin": r.is_admin, "text": r.allow_text, "disabled": r.disabled,
+             "created_at": r.created_at} for r in rows]
+
+
+def set_disabled(conn: Connection, key_id: str, disabled: bool) -> bool:
+    """Disable or enable a key; False when there is no such key."""
+    k = api_keys.c
+    return conn.execute(update(api_keys).where(k.id == key_id).values(disabled=disabled)).rowcount == 1
+
+
+def revoked(conn: Connection, key_ids: Collection[str]) -> set[str]:
+    """Those of ``key_ids`` that are disabled or gone."""
+    k = api_keys.c
+    usable = set(conn.execute(select(k.id).where(k.id.in_(list(key_ids)), k.disabled.is_(False))).scalars())
+    return set(key_ids) - usable

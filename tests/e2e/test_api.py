@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import trio
 from sqlalchemy import select
 
+from smsgw import api
 from smsgw.http.auth import sign
+from smsgw.keys import set_disabled
 from smsgw.store.schema import messages, segments
 
 from .harness import gateway_with_sims, number
@@ -183,3 +186,28 @@ async def test_graceful_stop_leaves_nothing_in_flight(tmp_path: Path, db_url: st
             with pytest.raises(httpx.TransportError):  # intake and HTTP are closed
                 await h.call("POST", "/v1/messages", {"to": number("smpp", 1), "text": "late"})
             assert len(ids) == 300
+
+
+async def test_a_disabled_key_is_refused_by_the_running_daemon(tmp_path: Path, db_url: str | None,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """``smsgw keys disable`` writes the database only; the daemon drops its cached copy."""
+    monkeypatch.setattr(api, "KEY_RECHECK", 0.05)
+    with trio.fail_after(20):
+        async with gateway_with_sims(tmp_path, db_url=db_url, protocols=("smpp",)) as h:
+            user = h.new_key()
+            body = {"to": number("smpp", 1), "text": "hello"}
+            assert (await h.call("POST", "/v1/messages", body, key=user)).status_code == 202
+
+            def switch(disabled: bool) -> None:
+                def work(conn: Any) -> None:
+                    assert set_disabled(conn, user[0], disabled)
+                    conn.commit()
+                h.read_db(work)
+
+            switch(True)
+            while (refused := await h.call("POST", "/v1/messages", body, key=user)).status_code == 202:
+                await trio.sleep(0.02)
+            assert refused.status_code == 401 and refused.json()["error"]["code"] == "unknown_key"
+            assert (await h.call("GET", "/v1/channels")).status_code == 200  # other keys unaffected
+            switch(False)
+            assert (await h.call("POST", "/v1/messages", body, key=user)).status_code == 202

@@ -118,6 +118,27 @@ def test_keys_create_json_after_db_upgrade(tmp_path: Path) -> None:
     assert code == 0 and "secret:" in out and "shown only now" in out
 
 
+def test_keys_list_disable_enable(tmp_path: Path) -> None:
+    config = str(_config(tmp_path))
+    env = {"SMSGW_TEST_CLI_PASSWORD": "pw"}
+    assert run("--config", config, "db", "upgrade", env=env)[0] == 0
+    created = json.loads(run("--config", config, "keys", "create", "--name", "shop", "--json", env=env)[1])
+    run("--config", config, "keys", "create", "--name", "ops", "--admin", "--no-text", env=env)
+    code, out = run("--config", config, "keys", "list", "--json", env=env)
+    listed = json.loads(out)
+    assert code == 0 and [k["name"] for k in listed] == ["shop", "ops"]
+    assert listed[0]["key"] == created["key"] and not listed[0]["admin"] and listed[1]["admin"]
+    assert not listed[1]["text"] and "secret" not in out and created["secret"] not in out
+    code, out = run("--config", config, "keys", "disable", created["key"], env=env)
+    assert code == 0 and out.strip() == f"{created['key']}: disabled"
+    code, out = run("--config", config, "keys", "list", env=env)
+    assert code == 0 and "disabled" in out.splitlines()[1] and "active" in out.splitlines()[2]
+    code, out = run("--config", config, "keys", "disable", "ak_nope", env=env)
+    assert code == 1 and "no API key 'ak_nope'" in out
+    assert run("--config", config, "keys", "enable", created["key"], env=env)[0] == 0
+    assert not any(k["disabled"] for k in json.loads(run("--config", config, "keys", "list", "--json", env=env)[1]))
+
+
 def test_config_errors_exit_2(tmp_path: Path) -> None:
     config = str(_config(tmp_path))
     assert "SMSGW_TEST_CLI_PASSWORD" not in os.environ
