@@ -82,7 +82,7 @@ def _pg_lock(url: str) -> Connection:
     engine = create_engine(url, poolclass=NullPool)
     try:
         conn = engine.connect()
-        got = conn.execute(text("SELECT pg_try_advisory_lock(:cls, hashtext(current_schema()))"),
+        got = conn.execute(text("SELECT pg_try_advisory_lock(:cls, hashtext(coalesce(current_schema(), '')))"),
                            {"cls": _PG_LOCK_CLASS}).scalar()
         schema = conn.execute(text("SELECT current_schema()")).scalar()
         conn.commit()  # the lock is the session's: do not sit idle in a transaction
