@@ -4,6 +4,7 @@
     ├── store (writer thread + reader threads)
     ├── dispatcher: per channel the bind slots and a feeder; expiry
     ├── callback sender: POSTs the `callbacks` outbox rows as they fall due
+    ├── retention (when [gateway] retention_days > 0): deletes old final rows every few minutes
     ├── HTTP API (trace streams subscribe to the channels while their client is connected)
     └── signal watcher: SIGTERM/SIGINT -> close intake and trace streams, stop HTTP, drain windows
         and finish the callback POSTs in flight (both bounded), unbind, exit 0
@@ -27,6 +28,7 @@ from .http.server import serve_http
 from .intake import Intake
 from .metrics import Metrics
 from .queries import max_message_id
+from .retention import Retention, RetentionCollector
 from .store import migrate
 from .store.engine import masked
 from .store.exclusive import exclusive
@@ -69,7 +71,9 @@ class Gateway:
         self.metrics = Metrics(self.dispatcher)
         self.callbacks = CallbackSender(store, mo_secret=config.gateway.mo_callback_secret)
         self.trace = TraceHub(self.dispatcher.channels)
+        self.retention = Retention(store, config.gateway.retention_days, wall_clock=self.dispatcher.wall_clock)
         self.metrics.registry.register(CallbackCollector(self.callbacks))  # type: ignore[arg-type]
+        self.metrics.registry.register(RetentionCollector(self.retention))  # type: ignore[arg-type]
         self.metrics.registry.register(_TraceCollector(self.trace))  # type: ignore[arg-type]
         self.dispatcher.callback_observers.append(self.callbacks.wake)
         self.dispatcher.mo_observers.append(self.intake.limits.on_mo)  # unsubscribe replies
@@ -127,6 +131,8 @@ async def _serve(config: Config, url: str, task_status: trio.TaskStatus[Gateway]
             await nursery.start(gateway.dispatcher.run)
             await nursery.start(gateway.callbacks.run)
             nursery.start_soon(gateway.api.watch_keys)
+            if config.gateway.retention_days:
+                nursery.start_soon(gateway.retention.run)
             listeners = await nursery.start(
                 lambda task_status: serve_http(
                     gateway.api.router, config.gateway.http_host, config.gateway.http_port,

@@ -7,6 +7,7 @@ environment here, so nothing downstream ever sees the indirection.
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -62,6 +63,7 @@ class GatewayConfig:
     mo_callback_secret: str | None = None  # signs MO callbacks (they belong to no API key)
     drain_timeout: float = 10.0
     node_id: int = 0
+    retention_days: float = 0.0  # delete final rows older than this (smsgw.retention); 0 = keep everything
 
     @property
     def http_host(self) -> str:
@@ -252,6 +254,10 @@ def _gateway(path: Path, table: dict[str, Any]) -> GatewayConfig:
     cert, key = r.get("tls_cert", str, None), r.get("tls_key", str, None)
     if (cert is None) != (key is None):
         raise r.error("tls_key" if key is None else "tls_cert", "tls_cert and tls_key go together")
+    retention = r.get("retention_days", (int, float), 0, what="a number of days (0 = keep everything)")
+    if retention != 0 and not (math.isfinite(retention) and retention >= 1):
+        # under a day would delete the rows the frequency limits replay at start (the last day's)
+        raise r.error("retention_days", f"expected 0 (keep everything) or at least 1 day, got {retention}")
     return GatewayConfig(
         http=http,
         database=_database_url(r.get("database", str, _d(GatewayConfig, "database")), path),
@@ -263,6 +269,7 @@ def _gateway(path: Path, table: dict[str, Any]) -> GatewayConfig:
         mo_callback_secret=r.secret("mo_callback_secret") if "mo_callback_secret" in table else None,
         drain_timeout=r.positive("drain_timeout", _d(GatewayConfig, "drain_timeout"), float),
         node_id=r.get("node_id", int, 0),
+        retention_days=float(retention),
     )
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, ColumnElement, Connection, and_, cast, func, literal_column, select
 
-from .store.ids import COUNTER_BITS, EPOCH_MS, NODE_BITS
+from .store.ids import first_id_at
 from .store.schema import messages, segments
 from .taxonomy import REASONS, classify, raw_code
 
@@ -113,12 +113,6 @@ def build_query(params: Mapping[str, str], *, now: float, key_id: str, admin: bo
     if not admin and wanted is not None and wanted != key_id:
         raise PermissionError("only an admin key may read another key's statistics")
     return StatsQuery(start, end, group_by, wanted if admin else key_id, tz_offset)
-
-
-def first_id_at(unix_seconds: float) -> int:
-    """The smallest message id generated at or after ``unix_seconds``."""
-    ms = int(unix_seconds * 1000) - EPOCH_MS
-    return max(ms, 0) << (NODE_BITS + COUNTER_BITS)
 
 
 def _group_column(conn: Connection, query: StatsQuery) -> ColumnElement[Any]:

@@ -37,6 +37,12 @@ def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def first_id_at(unix_seconds: float) -> int:
+    """The smallest id generated at or after ``unix_seconds``: a time window as an id range."""
+    ms = int(unix_seconds * 1000) - EPOCH_MS
+    return max(ms, 0) << _TIME_SHIFT
+
+
 class IdParts(NamedTuple):
     unix_ms: int
     node: int

@@ -46,6 +46,12 @@ def test_minimal_defaults(tmp_path: Path) -> None:
     assert config.gateway.database == f"sqlite:///{(tmp_path / 'var/smsgw.db').resolve()}"
 
 
+@pytest.mark.parametrize(("written", "days"), [(None, 0.0), ("0", 0.0), ("1", 1.0), ("7.5", 7.5), ("90", 90.0)])
+def test_retention_days(tmp_path: Path, written: str | None, days: float) -> None:
+    text = MINIMAL if written is None else f"[gateway]\nretention_days = {written}\n{MINIMAL}"
+    assert load(write(tmp_path, text)).gateway.retention_days == days
+
+
 def test_env_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CMPP_SECRET", "s3")
     config = load(write(tmp_path, MINIMAL.replace('"secret"', '"env:CMPP_SECRET"')))
@@ -64,6 +70,13 @@ def test_env_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         (('host = "127.0.0.1"', 'host = "127.0.0.1"\nwindwo = 3'), "channel[0].windwo: unknown key"),
         (('host = "127.0.0.1"\n', ""), "channel[0] (a).host: missing; expected a string"),
         (("[routes]", '[gateway]\nhttp = "nohost"\n[routes]'), "gateway.http: expected HOST:PORT"),
+        (("[routes]", "[gateway]\nretention_days = 0.5\n[routes]"),
+         "gateway.retention_days: expected 0 (keep everything) or at least 1 day, got 0.5"),
+        (("[routes]", "[gateway]\nretention_days = -3\n[routes]"), "gateway.retention_days: expected 0 (keep"),
+        (("[routes]", "[gateway]\nretention_days = nan\n[routes]"), "gateway.retention_days: expected 0 (keep"),
+        (("[routes]", '[gateway]\nretention_days = "30d"\n[routes]'),
+         "gateway.retention_days: expected a number of days (0 = keep everything), got '30d'"),
+        (("[routes]", "[gateway]\nretention_days = true\n[routes]"), "gateway.retention_days: expected a number"),
     ],
 )
 def test_errors_name_file_key_and_expectation(tmp_path: Path, change: tuple[str, str], message: str) -> None:
