@@ -4,6 +4,7 @@
     ├── store (writer thread + reader threads)
     ├── dispatcher: per channel the bind slots and a feeder; expiry
     ├── callback sender: POSTs the `callbacks` outbox rows as they fall due
+    ├── key watcher: drops cached API keys disabled or deleted in the database (every 5 s)
     ├── retention (when [gateway] retention_days > 0): deletes old final rows every few minutes
     ├── HTTP API (trace streams subscribe to the channels while their client is connected)
     └── signal watcher: SIGTERM/SIGINT -> close intake and trace streams, stop HTTP, drain windows
