@@ -157,7 +157,7 @@ class _Reader:
     def positive(self, key: str, default: Any, kind: type = int) -> Any:
         value = self.get(key, (int, float) if kind is float else int, default,
                          what=f"a positive {'number' if kind is float else 'integer'}")
-        if value <= 0:
+        if not (math.isfinite(value) and value > 0):  # TOML has nan and inf, which compare false
             raise self.error(key, f"expected a positive {'number' if kind is float else 'integer'}, got {value}")
         return kind(value)
 
@@ -222,7 +222,7 @@ def _policy(path: Path, table: dict[str, Any]) -> PolicyConfig:
     if not all(isinstance(k, str) and k.strip() for k in keywords):
         raise r.error("unsubscribe_keywords", f"expected a list of non-empty strings, got {keywords!r}")
     key_tps = r.get("key_tps", (int, float), 0.0, what="a number (0 = no quota)")
-    if key_tps < 0:
+    if not (math.isfinite(key_tps) and key_tps >= 0):
         raise r.error("key_tps", f"expected 0 (no quota) or a positive number, got {key_tps}")
     raw_limits = r.get("limits", dict, {})
     limits = dict.fromkeys(TEMPLATE_KINDS, FrequencyLimit())

@@ -77,6 +77,10 @@ def test_env_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         (("[routes]", '[gateway]\nretention_days = "30d"\n[routes]'),
          "gateway.retention_days: expected a number of days (0 = keep everything), got '30d'"),
         (("[routes]", "[gateway]\nretention_days = true\n[routes]"), "gateway.retention_days: expected a number"),
+        (("[routes]", "[gateway]\nvalidity = nan\n[routes]"), "gateway.validity: expected a positive number, got nan"),
+        (("[routes]", "[gateway]\ndrain_timeout = inf\n[routes]"), "gateway.drain_timeout: expected a positive number"),
+        (('host = "127.0.0.1"', 'host = "127.0.0.1"\ntps = nan'), "channel[0] (a).tps: expected a positive number"),
+        (("[routes]", "[policy]\nkey_tps = nan\n[routes]"), "policy.key_tps: expected 0 (no quota) or a positive"),
     ],
 )
 def test_errors_name_file_key_and_expectation(tmp_path: Path, change: tuple[str, str], message: str) -> None:
