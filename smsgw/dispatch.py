@@ -52,6 +52,7 @@ _GATHER = 0.005  # seconds a woken feeder waits for more commits before reading
 # receipts lagged 30 s: 200,000 peaked at 242 MB, 50,000 at 169 MB, 20,000 at 143 MB, all done in 49-51 s.
 _SENT_LIMIT = 50_000
 _PARKED_LIMIT = 100_000
+_EXPIRED_LIMIT = 100_000  # ids expired by ``expire_once`` remembered against late jobs and receipts
 _EXPIRY_EVERY = 30.0
 _MO_MAX_AGE = 600.0
 
@@ -160,6 +161,9 @@ class Dispatcher:
         self._submitted_other = GroupedOps()  # late-matched receipts of those segments
         self._flush_scheduled = False
         self.held_batches: set[int] = set()
+        # Messages ``expire_once`` finalized while a job or a submitted segment of theirs may still be
+        # in memory: a queued job is dropped, a late receipt reports nothing (it would be a second report).
+        self._expired: dict[int, None] = {}
         self._batch_live: dict[int, MessageMeta] = {}  # batch messages with a job in memory
         self._cursor = dict.fromkeys(self.channels, 0)
         self._backfills: dict[str, collections.deque[_Backfill]] = {
@@ -216,8 +220,13 @@ class Dispatcher:
         return {mid for mid, meta in self._batch_live.items() if meta.batch_id == batch_id}
 
     def withdrawn(self, job: Job) -> bool:
-        """ChannelSink: drop a job of a held batch when it is taken (its row stays held)."""
+        """ChannelSink: drop a job when it is taken if its batch is held (its row stays held) or
+        its message has expired."""
         meta: MessageMeta | None = job.meta
+        if self._expired and job.message_id in self._expired:
+            if meta is not None and meta.batch_id is not None:
+                self._unlive(meta)
+            return True  # its validity ended while it was queued: the message is expired already
         if meta is None or meta.batch_id is None or meta.batch_id not in self.held_batches:
             return False
         self._unlive(meta)
@@ -448,6 +457,9 @@ class Dispatcher:
                   ops: GroupedOps, *, stat: str | None = None, err: str | None = None) -> None:
         if meta.final is not None:
             return
+        if self._expired and meta.id in self._expired:
+            meta.final = "expired"  # a receipt after expiry: the segment row says what came, no report
+            return
         meta.final = status
         self.stats.finals[status] = self.stats.finals.get(status, 0) + 1
         ops.append((q.MESSAGE_FINAL, {"m_id": meta.id, "st": status, "code": code, "reason": reason, "at": wall}))
@@ -520,7 +532,17 @@ class Dispatcher:
         ops = GroupedOps()
         for row in rows:
             meta = MessageMeta(row.id, row.key_id, row.to_number, row.client_ref, row.callback_url, [])
-            self._finalize(meta, "expired", "no_receipt", "no final receipt within the validity period", wall, ops)
+            if row.status == "accepted":  # never sent (e.g. the operator unreachable all along)
+                self._finalize(meta, "expired", "validity_expired",
+                               "the validity period ended before the message could be sent", wall, ops)
+            else:
+                self._finalize(meta, "expired", "no_receipt", "no final receipt within the validity period", wall,
+                               ops)
+        expired = self._expired
+        for row in rows:
+            expired[row.id] = None
+        while len(expired) > _EXPIRED_LIMIT:
+            del expired[next(iter(expired))]
         mo_ops: list[Any] = []
         for group in self._mo.expire(trio.current_time()):
             channel, source, dest = group.key  # type: ignore[misc]

@@ -188,7 +188,7 @@ def expired(conn: Connection, now: float, limit: int) -> list[Any]:
     m = messages.c
     return list(
         conn.execute(
-            select(m.id, m.key_id, m.to_number, m.client_ref, m.callback_url)
+            select(m.id, m.key_id, m.to_number, m.client_ref, m.callback_url, m.status)
             .where(and_(m.status.in_(("accepted", "submitted")), m.expires_at < now))
             .order_by(m.expires_at)
             .limit(limit)

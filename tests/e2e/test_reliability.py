@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import socket
 import time
 from pathlib import Path
 
@@ -403,3 +404,40 @@ async def test_response_arriving_while_the_receipt_is_looked_up(tmp_path: Path,
             ids = await h.batch(number("smpp", i) for i in range(5))
             assert await h.wait_final(ids, timeout=5) == {"delivered": 5}
             assert h.gateway.dispatcher.stats.receipts_unmatched == 0
+
+
+async def test_a_receipt_after_expiry_changes_nothing(tmp_path: Path) -> None:
+    """No receipt within the validity period: ``expired`` (no_receipt), one report. The receipt
+    that comes later still matches the message in memory, and must not report it a second time."""
+    with trio.fail_after(30):
+        async with gateway_with_sims(tmp_path, protocols=("smpp",), gateway_options={"validity": 1},
+                                     sim_options={"smpp": {"dlr_delay": 2.5}}) as h:
+            message_id = await h.send(number("smpp", 1), "late receipt")
+            await h.wait_status(message_id, {"submitted"})
+            await trio.sleep(1.1)
+            assert await h.gateway.dispatcher.expire_once() == 1
+            expired = await h.wait_status(message_id, {"expired"})
+            assert expired["error"]["code"] == "no_receipt"
+            with trio.fail_after(10):
+                while h.sims["smpp"].stats.delivers_acked < 1:  # the late receipt, stored and acknowledged
+                    await trio.sleep(0.05)
+            await trio.sleep(0.2)
+            assert (await h.wait_status(message_id, {"expired"}))["status"] == "expired"
+            feed = (await h.call("GET", "/v1/reports")).json()
+            assert [(r["message_id"], r["status"]) for r in feed["items"]] == [(message_id, "expired")]
+
+
+async def test_a_message_never_sent_expires_as_never_sent(tmp_path: Path) -> None:
+    """The operator unreachable for the whole validity period: ``expired`` with
+    ``validity_expired`` (never sent), not ``no_receipt``."""
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]  # nothing listens there
+    with trio.fail_after(20):
+        async with gateway_with_sims(tmp_path, protocols=(), ports={"smpp": port},
+                                     gateway_options={"validity": 1}) as h:
+            message_id = await h.send(number("smpp", 1), "never sent")
+            await trio.sleep(1.1)
+            assert await h.gateway.dispatcher.expire_once() == 1
+            expired = await h.wait_status(message_id, {"expired"})
+            assert expired["error"]["code"] == "validity_expired"
