@@ -107,6 +107,7 @@ class MessageMeta:
     final: str | None = None
     batch_id: int | None = None
     live: int = 0  # a batch message's jobs in a queue or a window
+    sent_at: float = 0.0  # wall time of its first submit response (submit -> report latency)
 
 
 @dataclass(slots=True)
@@ -156,6 +157,7 @@ class Dispatcher:
         # MO's own transaction (e.g. an unsubscribe reply blacklists its sender atomically with it).
         self.mo_observers: list[Callable[[str, str, str, str, float, list[Any]], None]] = []
         self.latency_observer: Callable[[float], None] | None = None  # submit -> response seconds
+        self.report_latency_observer: Callable[[float], None] | None = None  # submit response -> final receipt
         self._submitted_segments: list[Any] = []
         self._submitted_messages: list[Any] = []
         self._submitted_other = GroupedOps()  # late-matched receipts of those segments
@@ -340,6 +342,8 @@ class Dispatcher:
         if meta.statuses[job.index - 1] == "accepted":
             meta.statuses[job.index - 1] = "submitted"
         meta.unsent -= 1
+        if not meta.sent_at:
+            meta.sent_at = wall
         if meta.batch_id is not None:
             self._unlive(meta)
         if meta.unsent == 0:
@@ -417,7 +421,8 @@ class Dispatcher:
                 self.stats.receipts_matched += 1
                 meta = MessageMeta(row.message_id, row.key_id, row.to, row.client_ref, row.callback_url,
                                    list(row.statuses),
-                                   final=row.message_status if row.message_status in q.FINAL_MESSAGE else None)
+                                   final=row.message_status if row.message_status in q.FINAL_MESSAGE else None,
+                                   sent_at=row.submitted_at or 0.0)
                 self._apply_receipt(meta, row.idx, receipt, wall, ops)
         if ops or mo_ops:
             await self.store.execute(ops.ops() + mo_ops)
@@ -442,6 +447,8 @@ class Dispatcher:
             self.stats.receipts_duplicate += 1
             return
         meta.statuses[idx - 1] = status
+        if meta.sent_at and self.report_latency_observer is not None:
+            self.report_latency_observer(wall - meta.sent_at)
         ops.append((q.SEGMENT_FINAL, {"m_id": meta.id, "m_idx": idx, "st": status, "r_stat": receipt.stat[:16],
                                       "r_err": receipt.err[:16], "at": wall}))
         if status == "failed":

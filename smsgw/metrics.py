@@ -15,6 +15,8 @@ from prometheus_client.utils import floatToGoString
 from .dispatch import Dispatcher
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+#: receipts come seconds to days after the submit (an operator holds a message for a phone that is off)
+_REPORT_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 6 * 3600.0, 24 * 3600.0, 48 * 3600.0)
 
 
 class GatewayCollector:
@@ -101,6 +103,10 @@ class Metrics:
                                                _LATENCY_BUCKETS)
         self.registry.register(self.submit_latency)  # type: ignore[arg-type]
         dispatcher.latency_observer = self.submit_latency.observe
+        self.report_latency = LatencyHistogram("smsgw_submit_report_seconds",
+                                               "Submit response to final receipt, per segment", _REPORT_BUCKETS)
+        self.registry.register(self.report_latency)  # type: ignore[arg-type]
+        dispatcher.report_latency_observer = self.report_latency.observe
 
     def text(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -132,6 +132,7 @@ class SentSegment:
     callback_url: str | None
     message_status: str
     statuses: list[str]  # of every segment, by index
+    submitted_at: float | None  # of this segment
 
 
 def page_accepted(conn: Connection, channel: str, after: int, limit: int, batch_id: int | None = None,
@@ -166,7 +167,8 @@ def find_sent(conn: Connection, channel: str, keys: Sequence[str]) -> dict[str, 
     s, m = segments.c, messages.c
     found: dict[str, SentSegment] = {}
     rows = conn.execute(
-        select(s.smsc_key, s.message_id, s.idx, m.key_id, m.to_number, m.client_ref, m.callback_url, m.status)
+        select(s.smsc_key, s.message_id, s.idx, m.key_id, m.to_number, m.client_ref, m.callback_url, m.status,
+               s.submitted_at)
         .join_from(segments, messages, m.id == s.message_id)
         .where(and_(s.channel == channel, s.smsc_key.in_(list(keys))))
     ).all()
@@ -180,7 +182,7 @@ def find_sent(conn: Connection, channel: str, keys: Sequence[str]) -> dict[str, 
         statuses.setdefault(message_id, []).append(status)
     for row in rows:
         found[row.smsc_key] = SentSegment(row.message_id, row.idx, row.key_id, row.to_number, row.client_ref,
-                                          row.callback_url, row.status, statuses[row.message_id])
+                                          row.callback_url, row.status, statuses[row.message_id], row.submitted_at)
     return found
 
 

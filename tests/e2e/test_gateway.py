@@ -44,3 +44,15 @@ async def test_a_second_daemon_on_the_same_database_refuses_to_start(tmp_path: P
         assert b"another smsgw daemon is using" in second.stderr and b"one daemon per database" in second.stderr
         response = await h.call("POST", "/v1/messages", {"to": "13000000000", "text": "still here"})
         await h.wait_status(response.json()["id"], {"delivered"})
+
+
+async def test_submit_to_report_latency_is_measured(tmp_path: Path) -> None:
+    async with gateway_with_sims(tmp_path, protocols=("smpp",), sim_options={"smpp": {"dlr_delay": 0.3}}) as h:
+        message_id = await h.send("13000000000", "how long until the receipt")
+        await h.wait_status(message_id, {"delivered"})
+        metrics = (await h.client.get(h.base + "/metrics")).text
+        lines = dict(line.rsplit(" ", 1) for line in metrics.splitlines()
+                     if line.startswith("smsgw_submit_report_seconds_"))
+        assert float(lines["smsgw_submit_report_seconds_count"]) == 1
+        assert 0.2 <= float(lines["smsgw_submit_report_seconds_sum"]) < 5
+        assert float(lines['smsgw_submit_report_seconds_bucket{le="0.5"}']) == 1
