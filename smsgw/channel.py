@@ -45,6 +45,7 @@ log = structlog.get_logger("smsgw.channel")
 
 _READ_SIZE = 256 * 1024
 _TIMER_GRANULARITY = 1.0
+_RECEIPT_STATS = 32  # distinct receipt stat words per channel in the metrics
 _THROTTLE_MIN, _THROTTLE_MAX = 0.2, 10.0
 
 
@@ -118,9 +119,20 @@ class ChannelStats:
     resent: int = 0
     throttled: int = 0
     receipts: int = 0
+    receipt_stats: dict[str, int] = field(default_factory=dict)  # by stat word (metrics label)
     mo_parts: int = 0
     reconnects: int = 0
     violations: int = 0
+
+    def count_receipt(self, stat: str) -> None:
+        """One more receipt; the stat word is an operator's free text, so at most
+        ``_RECEIPT_STATS`` distinct words are kept as labels and the rest counted as ``OTHER``."""
+        self.receipts += 1
+        counts = self.receipt_stats
+        word = stat[:16].upper() or "NONE"
+        if word not in counts and len(counts) >= _RECEIPT_STATS:
+            word = "OTHER"
+        counts[word] = counts.get(word, 0) + 1
 
 
 class Channel:
@@ -487,7 +499,7 @@ class _Connection:
                 if item is not None:
                     items.append(item)
                     if isinstance(item, Receipt):
-                        channel.stats.receipts += 1
+                        channel.stats.count_receipt(item.stat)
                     else:
                         channel.stats.mo_parts += 1
             if items:

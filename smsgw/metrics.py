@@ -28,7 +28,8 @@ class GatewayCollector:
         submits = CounterMetricFamily("smsgw_submits", "Submit PDUs sent", labels=["channel"])
         responses = CounterMetricFamily("smsgw_submit_responses", "Submit responses by operator status",
                                         labels=["channel", "status"])
-        receipts = CounterMetricFamily("smsgw_receipts", "Receipts received", labels=["channel"])
+        receipts = CounterMetricFamily("smsgw_receipts", "Receipts received by stat (DELIVRD, UNDELIV, ...)",
+                                       labels=["channel", "stat"])
         timeouts = CounterMetricFamily("smsgw_response_timeouts", "Submits without response in time",
                                        labels=["channel"])
         reconnects = CounterMetricFamily("smsgw_reconnects", "Session reconnects", labels=["channel"])
@@ -42,7 +43,8 @@ class GatewayCollector:
             submits.add_metric([name], stats.submits)
             for status, count in stats.responses.items():
                 responses.add_metric([name, status], count)
-            receipts.add_metric([name], stats.receipts)
+            for stat, count in stats.receipt_stats.items():
+                receipts.add_metric([name, stat], count)
             timeouts.add_metric([name], stats.timeouts)
             reconnects.add_metric([name], stats.reconnects)
             throttled.add_metric([name], stats.throttled)

@@ -56,3 +56,4 @@ async def test_submit_to_report_latency_is_measured(tmp_path: Path) -> None:
         assert float(lines["smsgw_submit_report_seconds_count"]) == 1
         assert 0.2 <= float(lines["smsgw_submit_report_seconds_sum"]) < 5
         assert float(lines['smsgw_submit_report_seconds_bucket{le="0.5"}']) == 1
+        assert 'smsgw_receipts_total{channel="smpp-sim",stat="DELIVRD"} 1.0' in metrics
