@@ -1,0 +1,47 @@
+"""Review of the HTTP API and intake: hostile or odd input gets a specific 4xx, never a 500."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import trio
+
+from .harness import gateway_with_sims
+
+
+async def test_ids_and_cursors_out_of_range_or_not_ascii_are_4xx(tmp_path: Path) -> None:
+    """A 20-digit id or cursor does not fit the database's 64-bit integer, and "²" passes
+    str.isdigit but not int(): both were answered 500 internal_error."""
+    with trio.fail_after(30):
+        async with gateway_with_sims(tmp_path, protocols=("smpp",)) as h:
+            huge, sup = "99999999999999999999", "%C2%B2"  # 2**64 > huge > 2**63; "²"
+            for path in (f"/v1/messages/{huge}", f"/v1/messages/{sup}", f"/v1/batches/{huge}",
+                         f"/v1/batches/{huge}/recipients", f"/v1/templates/{huge}", f"/v1/signatures/{sup}"):
+                response = await h.call("GET", path)
+                assert response.status_code == 404, (path, response.text)
+                assert response.json()["error"]["code"] == "not_found"
+            for path in (f"/v1/batches/{huge}/pause", f"/v1/callbacks/{huge}/retry",
+                         f"/v1/templates/{huge}/approve"):
+                response = await h.call("POST", path, {})
+                assert response.status_code == 404, (path, response.text)
+            for path, code in ((f"/v1/reports?after={huge}", "invalid_cursor"),
+                               (f"/v1/reports?after={sup}", "invalid_cursor"),
+                               (f"/v1/reports?limit={sup}", "invalid_limit"),
+                               (f"/v1/mo?after={huge}", "invalid_cursor"),
+                               (f"/v1/callbacks?after={huge}", "invalid_cursor"),
+                               (f"/v1/batches?after={huge}", "invalid_cursor"),
+                               (f"/v1/batches?after={sup}", "invalid_cursor"),
+                               (f"/v1/batches?limit={sup}", "invalid_limit"),
+                               (f"/v1/blacklist?after={huge}", "invalid_cursor"),
+                               (f"/v1/whitelist?limit={sup}", "invalid_limit"),
+                               (f"/v1/signatures?after={sup}", "invalid_cursor"),
+                               (f"/v1/templates?limit={sup}", "invalid_limit")):
+                response = await h.call("GET", path)
+                assert response.status_code == 400, (path, response.text)
+                assert response.json()["error"] == {
+                    "code": code, "field": code.removeprefix("invalid_").replace("cursor", "after"),
+                    "message": response.json()["error"]["message"]}, path
+            # the largest id is still a well-formed one: not found, and a cursor past everything
+            assert (await h.call("GET", f"/v1/messages/{(1 << 63) - 1}")).status_code == 404
+            response = await h.call("GET", f"/v1/reports?after={(1 << 63) - 1}")
+            assert response.status_code == 200 and response.json()["items"] == []
