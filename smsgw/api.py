@@ -50,6 +50,8 @@ def json_body(request: Request) -> dict[str, Any]:
         body = json.loads(request.body or b"null")
     except (ValueError, UnicodeDecodeError) as exc:
         raise HTTPError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
+    except RecursionError:  # "[[[[..." a few thousand deep: the decoder recurses per level
+        raise HTTPError(400, "invalid_json", "the body nests arrays or objects too deeply") from None
     if not isinstance(body, dict):
         raise HTTPError(400, "invalid_json", "the body must be a JSON object")
     return body

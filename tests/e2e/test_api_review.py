@@ -45,3 +45,15 @@ async def test_ids_and_cursors_out_of_range_or_not_ascii_are_4xx(tmp_path: Path)
             assert (await h.call("GET", f"/v1/messages/{(1 << 63) - 1}")).status_code == 404
             response = await h.call("GET", f"/v1/reports?after={(1 << 63) - 1}")
             assert response.status_code == 200 and response.json()["items"] == []
+
+
+async def test_deeply_nested_json_is_invalid_json(tmp_path: Path) -> None:
+    """100,000 "[" (100 KB, well under the body limit) made json.loads raise RecursionError: 500."""
+    with trio.fail_after(30):
+        async with gateway_with_sims(tmp_path, protocols=("smpp",)) as h:
+            for path in ("/v1/messages", "/v1/batches", "/v1/templates"):
+                for raw in (b"[" * 100_000, b'{"to": ' + b'{"a": ' * 100_000):
+                    response = await h.call("POST", path, raw=raw)
+                    assert response.status_code == 400, (path, response.text)
+                    assert response.json()["error"]["code"] == "invalid_json"
+            assert (await h.call("GET", "/v1/reports")).status_code == 200  # the connection and server are fine
