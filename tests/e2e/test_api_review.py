@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import trio
 
-from .harness import gateway_with_sims
+from .harness import gateway_with_sims, number
 
 
 async def test_ids_and_cursors_out_of_range_or_not_ascii_are_4xx(tmp_path: Path) -> None:
@@ -57,3 +58,26 @@ async def test_deeply_nested_json_is_invalid_json(tmp_path: Path) -> None:
                     assert response.status_code == 400, (path, response.text)
                     assert response.json()["error"]["code"] == "invalid_json"
             assert (await h.call("GET", "/v1/reports")).status_code == 200  # the connection and server are fine
+
+
+async def test_send_at_out_of_range_is_invalid_send_at(tmp_path: Path) -> None:
+    """send_at 1e400 (JSON for infinity), "inf" or "nan" made a batch scheduled forever (or started at
+    once) whose send_at was then written as Infinity/NaN, which is not JSON; a 400-digit integer was a 500."""
+    with trio.fail_after(30):
+        async with gateway_with_sims(tmp_path, protocols=("smpp",)) as h:
+            recipients = b'"recipients": [{"to": "' + number("smpp", 1).encode() + b'"}]'
+            for send_at in (b"1e400", b"-1e400", b"1" + b"0" * 400, b'"inf"', b'"nan"', b'"Infinity"', b'"1e999"'):
+                response = await h.call("POST", "/v1/batches", raw=b'{"text": "x", "send_at": ' + send_at + b", "
+                                        + recipients + b"}")
+                assert response.status_code == 400, (send_at, response.text)
+                assert response.json()["error"]["code"] == "invalid_send_at", send_at
+            # a plain far-future time still schedules the batch, and reads back as JSON
+            response = await h.call("POST", "/v1/batches", raw=b'{"text": "x", "send_at": "9999-12-31T00:00:00Z", '
+                                    + recipients + b"}")
+            assert response.status_code == 202, response.text
+            listed = await h.call("GET", "/v1/batches")
+            assert [b["state"] for b in json.loads(listed.text, parse_constant=_refuse)["items"]] == ["scheduled"]
+
+
+def _refuse(constant: str) -> None:
+    raise AssertionError(f"the answer is not JSON: it has {constant}")
