@@ -136,11 +136,11 @@ class _Routes:
             if upload.loader is not None:
                 with trio.CancelScope(shield=True), trio.move_on_after(60):
                     await self.batches.abandon_upload(upload.loader)
-            if isinstance(exc, HTTPError | MultipartError | CsvError) and not isinstance(exc, AuthError):
+            if isinstance(exc, HTTPError | MultipartError | CsvError | UnicodeError) and not isinstance(exc, AuthError):
                 await _read_to_end(request)
             if isinstance(exc, MultipartError):
                 raise HTTPError(400, "invalid_multipart", str(exc)) from None
-            if isinstance(exc, CsvError):
+            if isinstance(exc, CsvError | UnicodeError):  # UnicodeError: a codec's own (punycode, idna)
                 raise HTTPError(400, "invalid_csv", str(exc), "file") from None
             raise
 
@@ -268,8 +268,10 @@ class _Upload:
 
             encoding = parse_header_value(part.content_type)[1].get("charset")
         try:
+            if encoding is not None:
+                "".encode(encoding)  # LookupError also for a codec that is not a text encoding (base64, rot13)
             self.csv = CsvRecords(encoding)
-        except CsvError as exc:
+        except (CsvError, LookupError) as exc:
             raise HTTPError(400, "invalid_encoding", str(exc), "encoding") from None
         loader = self.service.upload_loader(self.key, fields)
         await self.service.begin_upload(loader)

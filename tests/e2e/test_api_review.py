@@ -8,6 +8,7 @@ from pathlib import Path
 import trio
 
 from .harness import gateway_with_sims, number
+from .test_batches import csv_bytes, upload
 
 
 async def test_ids_and_cursors_out_of_range_or_not_ascii_are_4xx(tmp_path: Path) -> None:
@@ -81,3 +82,24 @@ async def test_send_at_out_of_range_is_invalid_send_at(tmp_path: Path) -> None:
 
 def _refuse(constant: str) -> None:
     raise AssertionError(f"the answer is not JSON: it has {constant}")
+
+
+async def test_upload_encoding_that_is_not_a_text_encoding_is_invalid_encoding(tmp_path: Path) -> None:
+    """codecs.lookup knows bytes-to-bytes codecs (base64, hex, zlib, ...) and rot13: named as the CSV's
+    encoding they raised TypeError/binascii.Error/zlib.error in the CSV decoder, answered 500; a text
+    codec's own decode error (punycode raises UnicodeError) was a 500 as well."""
+    with trio.fail_after(30):
+        async with gateway_with_sims(tmp_path, protocols=("smpp",)) as h:
+            data = csv_bytes([["to"], [number("smpp", 1)], [number("smpp", 2)]])
+            for encoding in ("base64", "hex", "zlib", "rot13", "quopri", "uu", "bz2"):
+                response = await upload(h, {"text": "x", "encoding": encoding}, data)
+                assert response.status_code == 400, (encoding, response.text)
+                assert response.json()["error"]["code"] == "invalid_encoding", encoding
+            response = await upload(h, {"text": "x", "encoding": "punycode"}, data)
+            assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_csv", response.text
+            utf16 = f"to\r\n{number('smpp', 1)}\r\n".encode("utf-16")
+            response = await upload(h, {"text": "x", "encoding": "utf-16"}, utf16)
+            assert response.status_code == 202 and response.json()["accepted"] == 1, response.text
+            # nothing of the refused uploads is left behind
+            listed = await h.call("GET", "/v1/batches")
+            assert len(listed.json()["items"]) == 1
