@@ -1,11 +1,15 @@
-"""Review of the HTTP API and intake: hostile or odd input gets a specific 4xx, never a 500."""
+"""Review of the HTTP API and intake: hostile or odd input gets a specific 4xx (never a 500, a hang
+or unbounded memory), and batch control answers what it did."""
 
 from __future__ import annotations
 
 import json
+import tracemalloc
 from pathlib import Path
 
 import trio
+
+from smsgw.http.multipart import MultipartParser, PartData, PartEnd, PartStart
 
 from .harness import gateway_with_sims, number
 from .test_batches import csv_bytes, upload
@@ -103,3 +107,22 @@ async def test_upload_encoding_that_is_not_a_text_encoding_is_invalid_encoding(t
             # nothing of the refused uploads is left behind
             listed = await h.call("GET", "/v1/batches")
             assert len(listed.json()["items"]) == 1
+
+
+def test_multipart_transport_padding_is_not_buffered() -> None:
+    """The padding allowed after a delimiter was kept in the buffer until a CRLF came, and copied
+    on every chunk: a streamed upload (no size limit) of spaces grew the server's memory without
+    bound, quadratically slow. It is dropped as it arrives now."""
+    parser = MultipartParser(b"B")
+    assert parser.feed(b"--B") == []
+    tracemalloc.start()
+    try:
+        for _ in range(128):  # 8 MiB of padding
+            assert parser.feed(b" " * 65536) == []
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20, peak
+    events = parser.feed(b'\r\nContent-Disposition: form-data; name="a"\r\n\r\nv\r\n--B--\r\n')
+    assert [type(e) for e in events] == [PartStart, PartData, PartEnd] and events[1] == PartData(b"v")
+    parser.close()
