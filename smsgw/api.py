@@ -13,7 +13,7 @@ from sqlalchemy import Connection, select
 from . import api_batches, api_stats
 from .callbacks import CALLBACK_RETRY, CallbackSender, get_callback, list_callbacks
 from .callbacks import STATES as CALLBACK_STATES
-from .http.auth import RequestVerifier
+from .http.auth import RequestVerifier, _unauthorized
 from .http.errors import HTTPError
 from .http.router import ResponseSpec, Router
 from .http.types import Request, Response, json_response
@@ -155,7 +155,10 @@ class Api:
     def caller(self, request: Request) -> ApiKey:
         """The verified caller's key (the verifier has loaded it into the cache)."""
         assert request.principal is not None
-        return self.keys[request.principal.key_id]
+        key = self.keys.get(request.principal.key_id)
+        if key is None:  # disabled (``watch_keys``) while the request's body was arriving
+            raise _unauthorized("unknown_key", f"API key {request.principal.key_id!r} is unknown", "X-Api-Key")
+        return key
 
     # ----------------------------------------------------------------- messages
     async def post_message(self, request: Request) -> Response:

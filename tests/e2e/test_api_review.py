@@ -6,10 +6,17 @@ from __future__ import annotations
 import json
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
+import pytest
 import trio
+from sqlalchemy import select
 
+from smsgw import api
+from smsgw.http.auth import sign
 from smsgw.http.multipart import MultipartParser, PartData, PartEnd, PartStart
+from smsgw.keys import set_disabled
+from smsgw.store.schema import messages
 
 from .harness import gateway_with_sims, number
 from .test_batches import csv_bytes, upload
@@ -126,3 +133,37 @@ def test_multipart_transport_padding_is_not_buffered() -> None:
     events = parser.feed(b'\r\nContent-Disposition: form-data; name="a"\r\n\r\nv\r\n--B--\r\n')
     assert [type(e) for e in events] == [PartStart, PartData, PartEnd] and events[1] == PartData(b"v")
     parser.close()
+
+
+async def test_key_disabled_while_the_body_arrives_is_401(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The key is checked when the head arrives; if ``smsgw keys disable`` took it out of the cache
+    before the body ended, the handler's look-up raised KeyError: 500 instead of 401 unknown_key."""
+    monkeypatch.setattr(api, "KEY_RECHECK", 0.05)
+    with trio.fail_after(30):
+        async with gateway_with_sims(tmp_path, protocols=("smpp",)) as h:
+            user_id, secret = h.new_key()
+            body = json.dumps({"to": number("smpp", 1), "text": "slow"}).encode()
+            headers = sign(secret, "POST", "/v1/messages", body, key_id=user_id)
+            head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+            stream = await trio.open_tcp_stream("127.0.0.1", h.gateway.http_port)
+            await stream.send_all(f"POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                                  f"content-length: {len(body)}\r\n{head}\r\n".encode() + body[:10])
+
+            def disable(conn: Any) -> None:
+                assert set_disabled(conn, user_id, True)
+                conn.commit()
+
+            while user_id not in h.gateway.api.keys:  # the head is verified
+                await trio.sleep(0.01)
+            h.read_db(disable)
+            while user_id in h.gateway.api.keys:
+                await trio.sleep(0.02)
+            await stream.send_all(body[10:])
+            answer = b""
+            while b"\r\n\r\n" not in answer or not answer.endswith(b"}}"):
+                answer += await stream.receive_some(65536)
+            await stream.aclose()
+            assert answer.startswith(b"HTTP/1.1 401 "), answer
+            assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["error"]["code"] == "unknown_key"
+            count = await h.gateway.store.read(lambda conn: len(conn.execute(select(messages.c.id)).all()))
+            assert count == 0
