@@ -462,6 +462,9 @@ class Batches:
         now = self.intake.wall_clock()
         for batch_id in await self.store.read(_due, now):
             async with self._locks[batch_id]:
+                row = await self.store.read(_batch_row, batch_id, None)
+                if row is None or row.state != "scheduled":
+                    continue  # paused or cancelled while this waited for the lock: it must not start
                 await self.store.execute([(update(batches).where(and_(batches.c.id == batch_id,
                                                                       batches.c.state == "scheduled")),
                                            {"state": "running", "started_at": now})])

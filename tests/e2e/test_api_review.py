@@ -4,10 +4,12 @@ or unbounded memory), and batch control answers what it did."""
 from __future__ import annotations
 
 import json
+import time
 import tracemalloc
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import trio
 from sqlalchemy import select
@@ -167,3 +169,38 @@ async def test_key_disabled_while_the_body_arrives_is_401(tmp_path: Path, monkey
             assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["error"]["code"] == "unknown_key"
             count = await h.gateway.store.read(lambda conn: len(conn.execute(select(messages.c.id)).all()))
             assert count == 0
+
+
+@pytest.mark.parametrize("action", ["pause", "cancel"])
+async def test_pause_or_cancel_as_a_scheduled_batch_falls_due_holds(tmp_path: Path, action: str) -> None:
+    """The background task read the due batches, then took each one's lock and started it with an
+    UPDATE ... WHERE state = 'scheduled' — and went on as if it had started even when a pause or a
+    cancel got the lock first (the UPDATE changed nothing): the paused batch's rows were flipped to
+    accepted and sent, and its state (or a cancelled one's) ended "done"."""
+    with trio.fail_after(30):
+        async with gateway_with_sims(tmp_path, protocols=("smpp",)) as h:
+            service = h.gateway.api.batches
+            send_at = time.time() + 1.5
+            ids = await h.batch([number("smpp", i) for i in range(3)], send_at=send_at)
+            batch_id = (await h.call("GET", "/v1/batches")).json()["items"][0]["id"]
+            lock = service._locks[int(batch_id)]
+            answers: list[httpx.Response] = []
+            async with trio.open_nursery() as nursery:
+                await lock.acquire()
+
+                async def control() -> None:
+                    answers.append(await h.call("POST", f"/v1/batches/{batch_id}/{action}"))
+
+                nursery.start_soon(control)
+                while lock.statistics().tasks_waiting < 1:  # the pause (or cancel) waits for the lock
+                    await trio.sleep(0.01)
+                while lock.statistics().tasks_waiting < 2:  # then the task that found the batch due
+                    await trio.sleep(0.01)
+                lock.release()
+            assert answers[0].status_code == 200, answers[0].text
+            await trio.sleep(2.5)  # two ticks
+            expected = {"pause": "paused", "cancel": "cancelled"}[action]
+            progress = (await h.call("GET", f"/v1/batches/{batch_id}")).json()
+            assert progress["state"] == expected, progress
+            assert await h.statuses(ids) == {"pause": {"held": 3}, "cancel": {"rejected": 3}}[action]
+            assert (await h.call("GET", f"/v1/batches?state={expected}")).json()["items"][0]["id"] == batch_id
