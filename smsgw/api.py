@@ -13,7 +13,7 @@ from sqlalchemy import Connection, select
 from . import api_batches, api_stats
 from .callbacks import CALLBACK_RETRY, CallbackSender, get_callback, list_callbacks
 from .callbacks import STATES as CALLBACK_STATES
-from .http.auth import RequestVerifier
+from .http.auth import RequestVerifier, _unauthorized
 from .http.errors import HTTPError
 from .http.router import ResponseSpec, Router
 from .http.types import Request, Response, json_response
@@ -50,6 +50,8 @@ def json_body(request: Request) -> dict[str, Any]:
         body = json.loads(request.body or b"null")
     except (ValueError, UnicodeDecodeError) as exc:
         raise HTTPError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
+    except RecursionError:  # "[[[[..." a few thousand deep: the decoder recurses per level
+        raise HTTPError(400, "invalid_json", "the body nests arrays or objects too deeply") from None
     if not isinstance(body, dict):
         raise HTTPError(400, "invalid_json", "the body must be a JSON object")
     return body
@@ -60,11 +62,25 @@ def principal(request: Request) -> tuple[str, bool]:
     return request.principal.key_id, request.principal.is_admin
 
 
+MAX_ID = (1 << 63) - 1  # ids and cursors are signed 64-bit columns
+
+
+def whole_number(raw: str) -> int | None:
+    """``raw`` as an integer from 0 to ``MAX_ID``, else None. ASCII digits only: ``str.isdigit``
+    also takes "²" (which ``int`` refuses) and other scripts' digits, and a larger value does not
+    fit the database's integer (both were a 500)."""
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 19:
+        return None
+    value = int(raw)
+    return value if value <= MAX_ID else None
+
+
 def id_param(request: Request) -> int:
     raw = request.path_params["id"]
-    if not raw.isdigit() or len(raw) > 20:
+    value = whole_number(raw)
+    if value is None:
         raise HTTPError(404, "not_found", f"nothing has the id {raw!r}")
-    return int(raw)
+    return value
 
 
 class Api:
@@ -139,7 +155,10 @@ class Api:
     def caller(self, request: Request) -> ApiKey:
         """The verified caller's key (the verifier has loaded it into the cache)."""
         assert request.principal is not None
-        return self.keys[request.principal.key_id]
+        key = self.keys.get(request.principal.key_id)
+        if key is None:  # disabled (``watch_keys``) while the request's body was arriving
+            raise _unauthorized("unknown_key", f"API key {request.principal.key_id!r} is unknown", "X-Api-Key")
+        return key
 
     # ----------------------------------------------------------------- messages
     async def post_message(self, request: Request) -> Response:
@@ -217,12 +236,17 @@ class Api:
 
 
 def _cursor(request: Request) -> tuple[int, int]:
-    after_raw, limit_raw = request.query.get("after", "0") or "0", request.query.get("limit", "100")
-    if not after_raw.isdigit():
+    after = whole_number(request.query.get("after", "0") or "0")
+    if after is None:
         raise HTTPError(400, "invalid_cursor", "\"after\" must be a cursor returned as \"next\"", "after")
-    if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= 1000:
+    return after, page_limit(request, "100")
+
+
+def page_limit(request: Request, default: str) -> int:
+    limit = whole_number(request.query.get("limit", default))
+    if limit is None or not 1 <= limit <= 1000:
         raise HTTPError(400, "invalid_limit", "\"limit\" must be an integer from 1 to 1000", "limit")
-    return int(after_raw), int(limit_raw)
+    return limit
 
 
 def _ping(conn: Connection) -> int:

@@ -136,11 +136,11 @@ class _Routes:
             if upload.loader is not None:
                 with trio.CancelScope(shield=True), trio.move_on_after(60):
                     await self.batches.abandon_upload(upload.loader)
-            if isinstance(exc, HTTPError | MultipartError | CsvError) and not isinstance(exc, AuthError):
+            if isinstance(exc, HTTPError | MultipartError | CsvError | UnicodeError) and not isinstance(exc, AuthError):
                 await _read_to_end(request)
             if isinstance(exc, MultipartError):
                 raise HTTPError(400, "invalid_multipart", str(exc)) from None
-            if isinstance(exc, CsvError):
+            if isinstance(exc, CsvError | UnicodeError):  # UnicodeError: a codec's own (punycode, idna)
                 raise HTTPError(400, "invalid_csv", str(exc), "file") from None
             raise
 
@@ -159,7 +159,7 @@ class _Routes:
         return json_response(await self.batches.progress(*self._scope(request)))
 
     async def list_batches(self, request: Request) -> Response:
-        from .api import principal
+        from .api import page_limit, principal, whole_number
 
         key_id, admin = principal(request)
         query = request.query
@@ -167,16 +167,15 @@ class _Routes:
         if state is not None and state not in STATES:
             raise HTTPError(400, "invalid_state", f"\"state\" must be one of {', '.join(STATES)}", "state")
         bounds = [_number(query, name) for name in ("from", "to")]
-        after_raw, limit_raw = query.get("after") or "", query.get("limit", "50")
-        if after_raw and not after_raw.isdigit():
+        after_raw = query.get("after") or ""
+        after = whole_number(after_raw) if after_raw else None
+        if after_raw and after is None:
             raise HTTPError(400, "invalid_cursor", "\"after\" must be a cursor returned as \"next\"", "after")
-        if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= 1000:
-            raise HTTPError(400, "invalid_limit", "\"limit\" must be an integer from 1 to 1000", "limit")
+        limit = page_limit(request, "50")
         rows = await self.batches.store.read(
-            _history, None if admin else key_id, state, query.get("q") or None, bounds[0], bounds[1],
-            int(after_raw) if after_raw else None, int(limit_raw))
+            _history, None if admin else key_id, state, query.get("q") or None, bounds[0], bounds[1], after, limit)
         items = [describe(row) for row in rows]
-        return json_response({"items": items, "next": items[-1]["id"] if len(rows) == int(limit_raw) else None})
+        return json_response({"items": items, "next": items[-1]["id"] if len(rows) == limit else None})
 
     async def get_recipients(self, request: Request) -> Response:
         batch_id, key_id = self._scope(request)
@@ -269,8 +268,10 @@ class _Upload:
 
             encoding = parse_header_value(part.content_type)[1].get("charset")
         try:
+            if encoding is not None:
+                "".encode(encoding)  # LookupError also for a codec that is not a text encoding (base64, rot13)
             self.csv = CsvRecords(encoding)
-        except CsvError as exc:
+        except (CsvError, LookupError) as exc:
             raise HTTPError(400, "invalid_encoding", str(exc), "encoding") from None
         loader = self.service.upload_loader(self.key, fields)
         await self.service.begin_upload(loader)

@@ -13,7 +13,7 @@ from typing import Any
 import trio
 from sqlalchemy import Connection, Table, delete, select, update
 
-from .api import Api, id_param, json_body, principal
+from .api import Api, _cursor, id_param, json_body, principal
 from .content import ContentRules, signature_of, template_of
 from .http.errors import HTTPError
 from .http.types import Request, Response, json_response
@@ -245,15 +245,10 @@ class ContentRoutes:
         status = request.query.get("status") or None
         if status is not None and status not in STATUSES:
             raise HTTPError(400, "invalid_status", f"\"status\" must be one of {', '.join(STATUSES)}", "status")
-        after_raw, limit_raw = request.query.get("after", "0") or "0", request.query.get("limit", "100")
-        if not after_raw.isdigit() or len(after_raw) > 20:
-            raise HTTPError(400, "invalid_cursor", "\"after\" must be a cursor returned as \"next\"", "after")
-        if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= 1000:
-            raise HTTPError(400, "invalid_limit", "\"limit\" must be an integer from 1 to 1000", "limit")
-        rows = await self.store.read(_read_list, table, None if admin else key_id, status, int(after_raw),
-                                     int(limit_raw))
+        after, limit = _cursor(request)
+        rows = await self.store.read(_read_list, table, None if admin else key_id, status, after, limit)
         return json_response({"items": [to_json(r) for r in rows],
-                              "next": str(rows[-1].id) if rows else after_raw})
+                              "next": str(rows[-1].id if rows else after)})
 
 
 class _Row:

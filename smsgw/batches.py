@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import math
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -68,17 +69,19 @@ def parse_send_at(value: object) -> float | None:
         return None
     if isinstance(value, bool):
         raise HTTPError(400, "invalid_send_at", "\"send_at\" must be unix seconds or an ISO 8601 time", "send_at")
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            pass
-        try:
-            return datetime.fromisoformat(value.strip().replace("Z", "+00:00")).timestamp()
-        except ValueError:
-            pass
+    seconds: float | None = None
+    try:
+        if isinstance(value, int | float):
+            seconds = float(value)
+        elif isinstance(value, str):
+            try:
+                seconds = float(value)
+            except ValueError:
+                seconds = datetime.fromisoformat(value.strip().replace("Z", "+00:00")).timestamp()
+    except (ValueError, OverflowError, OSError):
+        pass  # not a time, or an integer too large for a float (was a 500)
+    if seconds is not None and math.isfinite(seconds):  # inf: never started; both broke the JSON answers
+        return seconds
     raise HTTPError(400, "invalid_send_at",
                     f"\"send_at\" must be unix seconds or an ISO 8601 time like 2026-12-01T09:30:00+08:00,"
                     f" not {value!r}", "send_at")
@@ -459,6 +462,9 @@ class Batches:
         now = self.intake.wall_clock()
         for batch_id in await self.store.read(_due, now):
             async with self._locks[batch_id]:
+                row = await self.store.read(_batch_row, batch_id, None)
+                if row is None or row.state != "scheduled":
+                    continue  # paused or cancelled while this waited for the lock: it must not start
                 await self.store.execute([(update(batches).where(and_(batches.c.id == batch_id,
                                                                       batches.c.state == "scheduled")),
                                            {"state": "running", "started_at": now})])

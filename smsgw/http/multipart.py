@@ -123,6 +123,7 @@ class MultipartParser:
         if self._state == _AFTER_DELIMITER:
             stripped = buf.lstrip(b" \t")  # transport padding (RFC 2046)
             if len(stripped) < 2:
+                del buf[:len(buf) - len(stripped)]  # dropped as it comes: kept, it grew without bound
                 return False
             if stripped.startswith(b"--"):
                 self._state = _EPILOGUE
