@@ -46,15 +46,31 @@ _ACCEPTED = {"type": "object", "properties": {"id": {"type": "string"}, "status"
 
 
 def json_body(request: Request) -> dict[str, Any]:
+    raw = request.body or b"null"
     try:
-        body = json.loads(request.body or b"null")
+        body = json.loads(raw)
+        # only an escape can put a NUL in a JSON string, so the walk runs only when there is one
+        nul = b"\\u0000" in raw and _has_nul(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise HTTPError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
     except RecursionError:  # "[[[[..." a few thousand deep: the decoder recurses per level
         raise HTTPError(400, "invalid_json", "the body nests arrays or objects too deeply") from None
+    if nul:
+        raise HTTPError(400, "invalid_json", "strings must not contain U+0000 (NUL): no handset shows it and "
+                                             "PostgreSQL cannot store it")
     if not isinstance(body, dict):
         raise HTTPError(400, "invalid_json", "the body must be a JSON object")
     return body
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def principal(request: Request) -> tuple[str, bool]:

@@ -107,6 +107,8 @@ class BatchFields:
                 value = None
             if value is not None and not isinstance(value, str):
                 raise HTTPError(400, f"invalid_{name}", f"\"{name}\" must be a string", name)
+            if value is not None and "\x00" in value:  # a multipart field (JSON ones are checked on parsing)
+                raise HTTPError(400, f"invalid_{name}", f"\"{name}\" must not contain U+0000 (NUL)", name)
             values[name] = value
         if values["template_id"] is None and values["text"] is None:
             raise HTTPError(400, "missing_content", "give \"template_id\" (and params per recipient) or \"text\"",

@@ -204,3 +204,21 @@ async def test_pause_or_cancel_as_a_scheduled_batch_falls_due_holds(tmp_path: Pa
             assert progress["state"] == expected, progress
             assert await h.statuses(ids) == {"pause": {"held": 3}, "cancel": {"rejected": 3}}[action]
             assert (await h.call("GET", f"/v1/batches?state={expected}")).json()["items"][0]["id"] == batch_id
+
+
+async def test_nul_in_a_string_is_invalid_json_on_both_backends(tmp_path: Path, db_url: str | None) -> None:
+    """PostgreSQL cannot store U+0000 in text (it was a 500 there, a stored NUL on SQLite)."""
+    with trio.fail_after(20):
+        async with gateway_with_sims(tmp_path, db_url=db_url, protocols=("smpp",)) as h:
+            to = number("smpp", 1)
+            for body in ({"to": to, "text": "a\x00b"}, {"to": to, "text": "ab", "client_ref": "x\x00"},
+                         {"to": to, "text": "ab", "extra": {"k\x00": 1}}):
+                response = await h.call("POST", "/v1/messages", body)
+                assert response.status_code == 400, response.text
+                assert response.json()["error"]["code"] == "invalid_json" and "U+0000" in response.text
+            raw = b'{"to": "%s", "text": "\\\\u0000 is fine"}' % to.encode()
+            literal = await h.call("POST", "/v1/messages", raw=raw)
+            assert literal.status_code == 202, literal.text  # an escaped backslash, then "u0000": no NUL
+            batch = await h.call("POST", "/v1/batches", {"text": "x", "signature": "S\x00",
+                                                          "recipients": [{"to": to}]})
+            assert batch.status_code == 400 and batch.json()["error"]["code"] == "invalid_json"
