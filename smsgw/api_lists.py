@@ -15,6 +15,8 @@ import io
 from collections.abc import AsyncIterator, Callable
 from typing import TypeVar
 
+import trio
+
 from .api import Api, _cursor, json_body
 from .csvrows import CsvError, CsvRows
 from .http.errors import HTTPError
@@ -104,6 +106,10 @@ class ListRoutes:
     def __init__(self, api: Api) -> None:
         self.api = api
         self.store = api.store
+        # One change of the lists at a time: each sets memory and writes the database, and two at
+        # once (a delete, then an add of the same number before the delete's commit came back) could
+        # leave memory without an entry the database has: a blacklisted number receiving messages.
+        self._changing = trio.Lock()
 
     @property
     def limits(self) -> Limits:
@@ -121,13 +127,14 @@ class ListRoutes:
         body = json_body(request)
         number, scope, reason = _entry(lambda: (entry_number(body.get("number")), entry_scope(body.get("signature")),
                                                 entry_reason(body.get("reason"))))
-        added = self.lists.block(number, scope)
-        try:  # written even when memory had it: the insert keeps an existing entry as it is
-            await self.store.execute([blacklist_op(number, scope, reason, "admin", self.wall_clock())])
-        except WriteFailed as exc:
-            if added and not isinstance(exc, CommitOutcomeUnknown):  # it may have landed: keep blocking
-                self.lists.unblock(number, scope)
-            raise
+        async with self._changing:
+            added = self.lists.block(number, scope)
+            try:  # written even when memory had it: the insert keeps an existing entry as it is
+                await self.store.execute([blacklist_op(number, scope, reason, "admin", self.wall_clock())])
+            except WriteFailed as exc:
+                if added and not isinstance(exc, CommitOutcomeUnknown):  # it may have landed: keep blocking
+                    self.lists.unblock(number, scope)
+                raise
         row = await self.store.read(blacklist_row, number, scope)
         return json_response({**blacklist_item(row), "created": added}, 201 if added else 200)
 
@@ -142,15 +149,16 @@ class ListRoutes:
         number = _entry(lambda: entry_number(request.path_params["number"]))
         raw_scope = request.query.get("signature")
         scope = None if raw_scope is None else _entry(lambda: entry_scope(raw_scope))
-        scopes = self.lists.blocked.get(number, frozenset())
-        if not scopes or (scope is not None and scope not in scopes):
-            which = "" if scope is None else " for all signatures" if scope == ALL else f" for {scope!r}"
-            raise HTTPError(404, "not_found", f"{number} is not on the blacklist{which}")
-        if scope is None:
-            await self.store.execute([(DELETE_BLACKLIST_NUMBER, {"b_number": number})])
-        else:
-            await self.store.execute([(DELETE_BLACKLIST_SCOPE, {"b_number": number, "b_scope": scope})])
-        removed = self.lists.unblock(number, scope)
+        async with self._changing:
+            scopes = self.lists.blocked.get(number, frozenset())
+            if not scopes or (scope is not None and scope not in scopes):
+                which = "" if scope is None else " for all signatures" if scope == ALL else f" for {scope!r}"
+                raise HTTPError(404, "not_found", f"{number} is not on the blacklist{which}")
+            if scope is None:
+                await self.store.execute([(DELETE_BLACKLIST_NUMBER, {"b_number": number})])
+            else:
+                await self.store.execute([(DELETE_BLACKLIST_SCOPE, {"b_number": number, "b_scope": scope})])
+            removed = self.lists.unblock(number, scope)
         return json_response({"number": number, "removed": [s or None for s in removed]})
 
     async def import_blacklist(self, request: Request) -> Response:
@@ -175,14 +183,15 @@ class ListRoutes:
         now = self.wall_clock()
         for start in range(0, len(job.entries), _IMPORT_CHUNK):
             chunk_entries = job.entries[start:start + _IMPORT_CHUNK]
-            added = [(n, s) for n, s, _ in chunk_entries if self.lists.block(n, s)]
-            try:
-                await self.store.execute([blacklist_op(n, s, r, "import", now) for n, s, r in chunk_entries])
-            except WriteFailed as exc:
-                if not isinstance(exc, CommitOutcomeUnknown):  # it may have landed: keep blocking
-                    for number, scope in added:
-                        self.lists.unblock(number, scope)
-                raise
+            async with self._changing:
+                added = [(n, s) for n, s, _ in chunk_entries if self.lists.block(n, s)]
+                try:
+                    await self.store.execute([blacklist_op(n, s, r, "import", now) for n, s, r in chunk_entries])
+                except WriteFailed as exc:
+                    if not isinstance(exc, CommitOutcomeUnknown):  # it may have landed: keep blocking
+                        for number, scope in added:
+                            self.lists.unblock(number, scope)
+                    raise
         return json_response({"added": len(job.entries), "duplicate": job.duplicate, "invalid": job.invalid,
                               "errors": job.errors})
 
@@ -212,19 +221,21 @@ class ListRoutes:
         body = json_body(request)
         number, reason = _entry(lambda: (entry_number(body.get("number")), entry_reason(body.get("reason"))))
         exempt = self.lists.exempt
-        added = number not in exempt
-        capacity = self.limits.policy.whitelist_capacity
-        if added and len(exempt) >= capacity:
-            raise HTTPError(409, "whitelist_full", f"the whitelist holds its capacity of {capacity} numbers; "
-                                                   "remove one first (or raise policy.whitelist_capacity)", "number")
-        exempt.add(number)  # before the write: a concurrent add sees the slot taken
-        try:
-            await self.store.execute([(INSERT_WHITELIST, {"w_number": number, "w_reason": reason,
-                                                          "w_at": self.wall_clock()})])
-        except WriteFailed:
-            if added:
-                exempt.discard(number)
-            raise
+        async with self._changing:
+            added = number not in exempt
+            capacity = self.limits.policy.whitelist_capacity
+            if added and len(exempt) >= capacity:
+                raise HTTPError(409, "whitelist_full", f"the whitelist holds its capacity of {capacity} numbers; "
+                                                       "remove one first (or raise policy.whitelist_capacity)",
+                                "number")
+            exempt.add(number)
+            try:
+                await self.store.execute([(INSERT_WHITELIST, {"w_number": number, "w_reason": reason,
+                                                              "w_at": self.wall_clock()})])
+            except WriteFailed:
+                if added:
+                    exempt.discard(number)
+                raise
         row = await self.store.read(whitelist_row, number)
         return json_response({**whitelist_item(row), "created": added}, 201 if added else 200)
 
@@ -236,10 +247,11 @@ class ListRoutes:
 
     async def remove_whitelisted(self, request: Request) -> Response:
         number = _entry(lambda: entry_number(request.path_params["number"]))
-        if number not in self.lists.exempt:
-            raise HTTPError(404, "not_found", f"{number} is not on the whitelist")
-        await self.store.execute([(DELETE_WHITELIST, {"w_number": number})])
-        self.lists.exempt.discard(number)
+        async with self._changing:
+            if number not in self.lists.exempt:
+                raise HTTPError(404, "not_found", f"{number} is not on the whitelist")
+            await self.store.execute([(DELETE_WHITELIST, {"w_number": number})])
+            self.lists.exempt.discard(number)
         return json_response({"number": number, "removed": True})
 
 

@@ -279,3 +279,19 @@ async def test_a_cancelled_batch_no_longer_counts_against_the_limits(tmp_path: P
             await h.send(numbers[1], "code 1234", signature="Shop")  # the restart replays no cancelled row
             refused = await h.call("POST", "/v1/messages", {"to": numbers[0], "text": "x", "signature": "Shop"})
             assert refused.status_code == 429  # the message sent after the cancel still counts
+
+
+async def test_a_delete_and_a_re_add_at_once_leave_the_number_blocked(tmp_path: Path) -> None:
+    """DELETE then POST of the same number without waiting: the database ends with the entry, and
+    so must the gateway's memory (it refused nothing to a blacklisted number before)."""
+    target = number("cmpp", 60)
+    with trio.fail_after(30):
+        async with gateway_with_sims(tmp_path, protocols=("cmpp",), policy=POLICY) as h:
+            assert (await h.call("POST", "/v1/blacklist", {"number": target})).status_code == 201
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(h.call, "DELETE", f"/v1/blacklist/{target}")
+                await trio.sleep(0)
+                nursery.start_soon(h.call, "POST", "/v1/blacklist", {"number": target})
+            listed = (await h.call("GET", f"/v1/blacklist?number={target}")).json()["items"]
+            sent = await h.call("POST", "/v1/messages", {"to": target, "text": "x", "signature": "Shop"})
+            assert (len(listed), sent.status_code) in ((1, 403), (0, 202)), (listed, sent.text)
