@@ -401,6 +401,9 @@ class Dispatcher:
                 self._apply_receipt(hit[0], hit[1], item, wall, ops)
         if misses:
             found = await self.store.read(q.find_sent, channel, [key for key, _ in misses])
+            # One record per message for the whole read: receipts of several of its segments (or a
+            # repeated one) each update what the others see, or none would find it final.
+            metas: dict[int, MessageMeta] = {}
             for key, receipt in misses:
                 row = found.get(key)
                 if row is None:
@@ -415,9 +418,11 @@ class Dispatcher:
                         self._park(channel, key, receipt, wall, ops)
                     continue
                 self.stats.receipts_matched += 1
-                meta = MessageMeta(row.message_id, row.key_id, row.to, row.client_ref, row.callback_url,
-                                   list(row.statuses),
-                                   final=row.message_status if row.message_status in q.FINAL_MESSAGE else None)
+                meta = metas.get(row.message_id)
+                if meta is None:
+                    meta = metas[row.message_id] = MessageMeta(
+                        row.message_id, row.key_id, row.to, row.client_ref, row.callback_url, list(row.statuses),
+                        final=row.message_status if row.message_status in q.FINAL_MESSAGE else None)
                 self._apply_receipt(meta, row.idx, receipt, wall, ops)
         if ops or mo_ops:
             await self.store.execute(ops.ops() + mo_ops)

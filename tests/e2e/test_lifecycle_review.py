@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import trio
+
+from smsgw import dispatch
 
 from .harness import gateway_with_sims, number
 
@@ -26,3 +29,23 @@ async def test_responses_that_all_time_out_still_free_the_window(tmp_path: Path)
             found = (await h.call("GET", f"/v1/messages/{ids[2]}")).json()
             assert found["error"]["code"] == "response_timeout"
             assert h.sims["smpp"].stats.submits == 6
+
+
+LONG = "您好，这是一条很长的测试短信。" * 10  # 3 segments on every protocol
+
+
+@pytest.mark.parametrize("proto", ("smpp", "cmpp", "smgp"))
+async def test_receipts_of_a_long_message_matched_in_the_database_together(
+        tmp_path: Path, proto: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Receipts matched in the database (the segments are no longer remembered in memory, as
+    after a restart or under a receipt backlog) arriving in one read: each saw the others'
+    segments still submitted, and a message whose every segment was delivered stayed
+    ``submitted`` until it expired."""
+    monkeypatch.setattr(dispatch, "_SENT_LIMIT", 0)
+    with trio.fail_after(30):
+        async with gateway_with_sims(tmp_path, protocols=(proto,), sim_options={proto: {"dlr_delay": 0.3}}) as h:
+            ids = [await h.send(number(proto, i), LONG) for i in range(5)]
+            assert await h.wait_final(ids, timeout=10) == {"delivered": 5}
+            assert h.gateway.dispatcher.stats.receipts_unmatched == 0
+            feed = (await h.call("GET", "/v1/reports")).json()
+            assert sorted(r["message_id"] for r in feed["items"]) == sorted(ids)
