@@ -51,6 +51,7 @@ _GATHER = 0.005  # seconds a woken feeder waits for more commits before reading
 # ones are matched in the database, one query per batch of receipts. 300,000 messages whose
 # receipts lagged 30 s: 200,000 peaked at 242 MB, 50,000 at 169 MB, 20,000 at 143 MB, all done in 49-51 s.
 _SENT_LIMIT = 50_000
+_LONG_LIMIT = 50_000  # records of long messages not final yet (see ``_long``)
 _PARKED_LIMIT = 100_000
 _EXPIRED_LIMIT = 100_000  # ids expired by ``expire_once`` remembered against late jobs and receipts
 _EXPIRY_EVERY = 30.0
@@ -147,6 +148,10 @@ class Dispatcher:
         }
         self.stats = DispatchStats()
         self._sent: dict[tuple[str, str], tuple[MessageMeta, int]] = {}
+        # Long messages not final yet, by id: a message loaded again (its batch resumed, its first
+        # segments sent before a restart) and a receipt matched in the database update the one
+        # record that decides when the message is final, not a copy that misses other segments.
+        self._long: dict[int, MessageMeta] = {}
         self._parked: dict[tuple[str, str], Receipt] = {}
         self._wake = {name: trio.lowlevel.ParkingLot() for name in self.channels}
         self._fresh = dict.fromkeys(self.channels, False)  # accepted() since the feeder's last read
@@ -304,14 +309,23 @@ class Dispatcher:
             if batch_id is not None and (batch_id in self.held_batches or row.id in self._batch_live):
                 continue  # held: the batch's resume feeds it; live: a job of it is in memory
             pdus = link.submits(OutboundText(row.to, row.text, reference=row.id & 0xFFFF))
-            meta = MessageMeta(row.id, row.key_id, row.to, row.client_ref, row.callback_url,
-                               ["accepted"] * len(pdus), batch_id=batch_id)
+            meta = self._long.get(row.id) if len(pdus) > 1 else None
+            if meta is None:
+                meta = MessageMeta(row.id, row.key_id, row.to, row.client_ref, row.callback_url,
+                                   ["accepted"] * len(pdus), batch_id=batch_id)
+                if len(pdus) > 1:
+                    self._long[row.id] = meta
+                    if len(self._long) > _LONG_LIMIT:
+                        del self._long[next(iter(self._long))]
+            meta.unsent = 0
             if row.expires_at < now:
                 expired.append(meta)
                 continue
             for index, pdu in enumerate(pdus, 1):
-                if index in row.done:
-                    meta.statuses[index - 1] = "submitted"
+                done = row.done.get(index)
+                if done is not None:
+                    if meta.statuses[index - 1] == "accepted":  # else this record knows better (a receipt)
+                        meta.statuses[index - 1] = done
                     continue
                 meta.unsent += 1
                 jobs.append(Job(row.id, index, len(pdus), pdu, meta=meta))
@@ -418,11 +432,12 @@ class Dispatcher:
                         self._park(channel, key, receipt, wall, ops)
                     continue
                 self.stats.receipts_matched += 1
-                meta = metas.get(row.message_id)
+                meta = metas.get(row.message_id) or self._long.get(row.message_id)
                 if meta is None:
-                    meta = metas[row.message_id] = MessageMeta(
+                    meta = MessageMeta(
                         row.message_id, row.key_id, row.to, row.client_ref, row.callback_url, list(row.statuses),
                         final=row.message_status if row.message_status in q.FINAL_MESSAGE else None)
+                metas[row.message_id] = meta
                 self._apply_receipt(meta, row.idx, receipt, wall, ops)
         if ops or mo_ops:
             await self.store.execute(ops.ops() + mo_ops)
@@ -462,6 +477,8 @@ class Dispatcher:
                   ops: GroupedOps, *, stat: str | None = None, err: str | None = None) -> None:
         if meta.final is not None:
             return
+        if self._long:
+            self._long.pop(meta.id, None)
         if self._expired and meta.id in self._expired:
             meta.final = "expired"  # a receipt after expiry: the segment row says what came, no report
             return

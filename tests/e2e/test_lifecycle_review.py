@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 import trio
+from sqlalchemy import select
 
 from smsgw import dispatch
+from smsgw.store.schema import messages
 
 from .harness import gateway_with_sims, number
 
@@ -32,6 +34,7 @@ async def test_responses_that_all_time_out_still_free_the_window(tmp_path: Path)
 
 
 LONG = "您好，这是一条很长的测试短信。" * 10  # 3 segments on every protocol
+NO_POLICY = {"content_review": False, "frequency_limits": False}
 
 
 @pytest.mark.parametrize("proto", ("smpp", "cmpp", "smgp"))
@@ -49,3 +52,37 @@ async def test_receipts_of_a_long_message_matched_in_the_database_together(
             assert h.gateway.dispatcher.stats.receipts_unmatched == 0
             feed = (await h.call("GET", "/v1/reports")).json()
             assert sorted(r["message_id"] for r in feed["items"]) == sorted(ids)
+
+
+@pytest.mark.parametrize(("dlr_delay", "in_memory"), [(0.05, True), (1.0, True), (1.0, False)],
+                         ids=["receipt-while-paused", "receipt-after-resume", "receipt-matched-in-database"])
+async def test_long_message_of_a_batch_paused_between_its_segments(
+        tmp_path: Path, dlr_delay: float, in_memory: bool) -> None:
+    """A batch paused after the first segment of a long message went out, then resumed: the
+    rest is sent on resume, and once every segment is delivered so is the message (the resumed
+    record took segment 1 as merely submitted, or the receipt of segment 1 updated only the
+    record of before the pause or a copy read from the database, and the message stayed
+    ``submitted``). Segment 1 forgotten while paused, its receipt is matched in the database
+    and the others' in memory, as for a message half sent before a restart."""
+    with trio.fail_after(40):
+        async with gateway_with_sims(tmp_path, protocols=("smpp",), policy=NO_POLICY,
+                                     sim_options={"smpp": {"dlr_delay": dlr_delay}},
+                                     channel_options={"smpp": {"tps": 4}}) as h:
+            sim = h.sims["smpp"]
+            created = (await h.call("POST", "/v1/batches", {
+                "text": LONG, "recipients": [{"to": number("smpp", i)} for i in range(2)]})).json()
+            with trio.fail_after(10):
+                while sim.stats.accepted < 1:
+                    await trio.sleep(0.005)
+            assert (await h.call("POST", f"/v1/batches/{created['id']}/pause")).status_code == 200
+            await trio.sleep(0.3)
+            assert sim.stats.accepted == 1  # one segment of the first message only
+            if not in_memory:
+                h.gateway.dispatcher._sent.clear()
+            assert (await h.call("POST", f"/v1/batches/{created['id']}/resume")).json()["state"] == "running"
+            rows = await h.gateway.store.read(
+                lambda conn: conn.execute(select(messages.c.id).where(messages.c.batch_id == int(created["id"])))
+                .all())
+            ids = [str(row.id) for row in rows]
+            assert await h.wait_final(ids, timeout=20) == {"delivered": 2}
+            assert sim.stats.accepted == 6
