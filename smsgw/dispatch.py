@@ -39,6 +39,7 @@ from .channel import Channel, Job
 from .config import Config
 from .link import Link, MoPart, OutboundText, Receipt, SubmitResult
 from .links import link_for
+from .store.errors import ReadFailed, WriteFailed
 from .store.ids import IdGenerator
 from .store.store import Store
 
@@ -56,6 +57,7 @@ _PARKED_LIMIT = 100_000
 _EXPIRED_LIMIT = 100_000  # ids expired by ``expire_once`` remembered against late jobs and receipts
 _EXPIRY_EVERY = 30.0
 _MO_MAX_AGE = 600.0
+_STORE_RETRY = 1.0  # seconds before a feeder or the expiry reads again after the database failed
 
 #: receipt stat -> segment status; anything absent is a failure, None is not final
 _STAT_STATUS: dict[str, str | None] = {
@@ -262,11 +264,16 @@ class Dispatcher:
                 with trio.move_on_after(0.2):
                     await wake.park()
                 continue
-            if backfills:
-                await self._backfill(name, link, backfills)
+            try:
+                if backfills:
+                    await self._backfill(name, link, backfills)
+                    continue
+                self._fresh[name] = False
+                rows = await self.store.read(q.page_accepted, name, self._cursor[name], _PAGE)
+            except (ReadFailed, WriteFailed) as exc:  # the database is down for a moment: read again later
+                log.warning("reading the queue failed; will retry", channel=name, error=str(exc))
+                await trio.sleep(_STORE_RETRY)
                 continue
-            self._fresh[name] = False
-            rows = await self.store.read(q.page_accepted, name, self._cursor[name], _PAGE)
             if rows:
                 self._cursor[name] = rows[-1].id
                 channel.enqueue(self._jobs(name, link, rows))
@@ -544,7 +551,10 @@ class Dispatcher:
     async def _expire_loop(self) -> None:
         while True:
             await trio.sleep(_EXPIRY_EVERY)
-            await self.expire_once()
+            try:
+                await self.expire_once()
+            except (ReadFailed, WriteFailed) as exc:  # the database is down: the next run tries again
+                log.warning("expiry failed; will retry", error=str(exc))
 
     async def expire_once(self) -> int:
         """Finalize messages whose validity ended without a final receipt; flush
@@ -572,7 +582,12 @@ class Dispatcher:
                                                "tot": group.total}))
             self._mo_message(channel, source, dest, group.joined().decode("utf-8", "replace"), wall, mo_ops)
         if ops or mo_ops:
-            await self.store.execute(ops.ops() + mo_ops)
+            try:
+                await self.store.execute(ops.ops() + mo_ops)
+            except WriteFailed:
+                for row in rows:  # not finalized after all (or not known to be): the next run does it
+                    expired.pop(row.id, None)
+                raise
         return len(rows)
 
 

@@ -4,6 +4,8 @@ and when many messages expire at once."""
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from sqlalchemy import select
 
 from smsgw import dispatch
 from smsgw.store.schema import messages
+from smsgw.store.writer import Op
 
 from .harness import gateway_with_sims, number
 
@@ -86,3 +89,71 @@ async def test_long_message_of_a_batch_paused_between_its_segments(
             ids = [str(row.id) for row in rows]
             assert await h.wait_final(ids, timeout=20) == {"delivered": 2}
             assert sim.stats.accepted == 6
+
+
+async def test_a_database_outage_does_not_stop_the_feeder_or_expiry(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The database unreachable for a moment (PostgreSQL restarting, a locked SQLite file): the
+    feeder's page read and the expiry run fail. Both try again later; they used to end the
+    dispatcher and with it the daemon, whose windows were then sent again after the restart."""
+    from sqlalchemy.exc import OperationalError
+
+    from smsgw import queries
+
+    failures = {"page_accepted": 0, "expired": 0}
+
+    def failing(name: str) -> object:
+        real = getattr(queries, name)
+
+        def read(*args: object) -> object:
+            if failures[name] < 2:
+                failures[name] += 1
+                raise OperationalError("SELECT", {}, Exception("server closed the connection (test)"))
+            return real(*args)
+
+        return read
+
+    monkeypatch.setattr(dispatch, "_EXPIRY_EVERY", 0.2)
+    with trio.fail_after(30):
+        async with gateway_with_sims(tmp_path, protocols=("smpp",)) as h:
+            monkeypatch.setattr(queries, "page_accepted", failing("page_accepted"))
+            monkeypatch.setattr(queries, "expired", failing("expired"))
+            message_id = await h.send(number("smpp", 1))
+            assert (await h.wait_status(message_id, {"delivered"}))["status"] == "delivered"
+            with trio.fail_after(5):
+                while failures["expired"] < 2 or failures["page_accepted"] < 2:
+                    await trio.sleep(0.05)
+            await trio.sleep(0.5)
+            assert not h.stopped.is_set()
+            assert (await h.wait_status(await h.send(number("smpp", 2)), {"delivered"}))["status"] == "delivered"
+
+
+async def test_an_expiry_whose_write_failed_is_done_by_the_next_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The write of an expiry run fails: the next run expires the same messages (they were
+    remembered as expired already, so it wrote nothing and they stayed ``accepted`` for ever)."""
+    from smsgw.store.errors import WriteFailed
+    from smsgw.store.store import Store
+
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]  # nothing listens there
+    with trio.fail_after(20):
+        async with gateway_with_sims(tmp_path, protocols=(), ports={"smpp": port},
+                                     gateway_options={"validity": 1}) as h:
+            message_id = await h.send(number("smpp", 1), "never sent")
+            await trio.sleep(1.1)
+            real = Store.execute
+
+            async def execute(self: Store, ops: Sequence[Op]) -> None:
+                raise WriteFailed("database is locked (test)")
+
+            monkeypatch.setattr(Store, "execute", execute)
+            with pytest.raises(WriteFailed):
+                await h.gateway.dispatcher.expire_once()
+            monkeypatch.setattr(Store, "execute", real)
+            assert await h.gateway.dispatcher.expire_once() == 1
+            expired = await h.wait_status(message_id, {"expired"}, timeout=2)
+            assert expired["error"]["code"] == "validity_expired"
+            feed = (await h.call("GET", "/v1/reports")).json()
+            assert [(r["message_id"], r["status"]) for r in feed["items"]] == [(message_id, "expired")]
