@@ -56,6 +56,7 @@ _LONG_LIMIT = 50_000  # records of long messages not final yet (see ``_long``)
 _PARKED_LIMIT = 100_000
 _EXPIRED_LIMIT = 100_000  # ids expired by ``expire_once`` remembered against late jobs and receipts
 _EXPIRY_EVERY = 30.0
+_EXPIRY_PAGE = 1000  # messages expired per transaction; a run takes pages until one is short
 _MO_MAX_AGE = 600.0
 _STORE_RETRY = 1.0  # seconds before a feeder or the expiry reads again after the database failed
 
@@ -552,7 +553,8 @@ class Dispatcher:
         while True:
             await trio.sleep(_EXPIRY_EVERY)
             try:
-                await self.expire_once()
+                while await self.expire_once() == _EXPIRY_PAGE:
+                    pass
             except (ReadFailed, WriteFailed) as exc:  # the database is down: the next run tries again
                 log.warning("expiry failed; will retry", error=str(exc))
 
@@ -560,7 +562,7 @@ class Dispatcher:
         """Finalize messages whose validity ended without a final receipt; flush
         MO groups that never completed."""
         wall = self.wall_clock()
-        rows = await self.store.read(q.expired, wall, 1000)
+        rows = await self.store.read(q.expired, wall, _EXPIRY_PAGE)
         ops = GroupedOps()
         for row in rows:
             meta = MessageMeta(row.id, row.key_id, row.to_number, row.client_ref, row.callback_url, [])

@@ -157,3 +157,23 @@ async def test_an_expiry_whose_write_failed_is_done_by_the_next_run(
             assert expired["error"]["code"] == "validity_expired"
             feed = (await h.call("GET", "/v1/reports")).json()
             assert [(r["message_id"], r["status"]) for r in feed["items"]] == [(message_id, "expired")]
+
+
+async def test_expiry_takes_every_expired_message_not_a_page_per_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The operator down for the whole validity period of a large queue: a run expires every
+    expired message, not one page of them (1,000 per 30 s: a queue of 100,000 stayed
+    ``accepted`` for almost an hour past its validity, without reports)."""
+    monkeypatch.setattr(dispatch, "_EXPIRY_PAGE", 2)
+    monkeypatch.setattr(dispatch, "_EXPIRY_EVERY", 2.0)
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]  # nothing listens there
+    with trio.fail_after(20):
+        async with gateway_with_sims(tmp_path, protocols=(), ports={"smpp": port},
+                                     gateway_options={"validity": 1}) as h:
+            started = trio.current_time()
+            ids = [await h.send(number("smpp", i), "never sent") for i in range(5)]
+            assert trio.current_time() - started < 0.8
+            await trio.sleep_until(started + 3.0)  # one run (at 2 s) after the validity ended (at ~1 s)
+            assert await h.statuses(ids) == {"expired": 5}
