@@ -388,6 +388,7 @@ class _Connection:
                 inbound.append(event)
             elif kind is ResponseTimeout:
                 channel.on_timeout(event, now)
+                responded = True  # its window slot is free as well: a sender waiting for one must wake
             elif kind is Bound:
                 self._on_bound(now)
             elif kind is BindRefused:

@@ -39,6 +39,7 @@ from .channel import Channel, Job
 from .config import Config
 from .link import Link, MoPart, OutboundText, Receipt, SubmitResult
 from .links import link_for
+from .store.errors import ReadFailed, WriteFailed
 from .store.ids import IdGenerator
 from .store.store import Store
 
@@ -51,10 +52,13 @@ _GATHER = 0.005  # seconds a woken feeder waits for more commits before reading
 # ones are matched in the database, one query per batch of receipts. 300,000 messages whose
 # receipts lagged 30 s: 200,000 peaked at 242 MB, 50,000 at 169 MB, 20,000 at 143 MB, all done in 49-51 s.
 _SENT_LIMIT = 50_000
+_LONG_LIMIT = 50_000  # records of long messages not final yet (see ``_long``)
 _PARKED_LIMIT = 100_000
 _EXPIRED_LIMIT = 100_000  # ids expired by ``expire_once`` remembered against late jobs and receipts
 _EXPIRY_EVERY = 30.0
+_EXPIRY_PAGE = 1000  # messages expired per transaction; a run takes pages until one is short
 _MO_MAX_AGE = 600.0
+_STORE_RETRY = 1.0  # seconds before a feeder or the expiry reads again after the database failed
 
 #: receipt stat -> segment status; anything absent is a failure, None is not final
 _STAT_STATUS: dict[str, str | None] = {
@@ -148,6 +152,10 @@ class Dispatcher:
         }
         self.stats = DispatchStats()
         self._sent: dict[tuple[str, str], tuple[MessageMeta, int]] = {}
+        # Long messages not final yet, by id: a message loaded again (its batch resumed, its first
+        # segments sent before a restart) and a receipt matched in the database update the one
+        # record that decides when the message is final, not a copy that misses other segments.
+        self._long: dict[int, MessageMeta] = {}
         self._parked: dict[tuple[str, str], Receipt] = {}
         self._wake = {name: trio.lowlevel.ParkingLot() for name in self.channels}
         self._fresh = dict.fromkeys(self.channels, False)  # accepted() since the feeder's last read
@@ -259,11 +267,16 @@ class Dispatcher:
                 with trio.move_on_after(0.2):
                     await wake.park()
                 continue
-            if backfills:
-                await self._backfill(name, link, backfills)
+            try:
+                if backfills:
+                    await self._backfill(name, link, backfills)
+                    continue
+                self._fresh[name] = False
+                rows = await self.store.read(q.page_accepted, name, self._cursor[name], _PAGE)
+            except (ReadFailed, WriteFailed) as exc:  # the database is down for a moment: read again later
+                log.warning("reading the queue failed; will retry", channel=name, error=str(exc))
+                await trio.sleep(_STORE_RETRY)
                 continue
-            self._fresh[name] = False
-            rows = await self.store.read(q.page_accepted, name, self._cursor[name], _PAGE)
             if rows:
                 self._cursor[name] = rows[-1].id
                 channel.enqueue(self._jobs(name, link, rows))
@@ -306,14 +319,23 @@ class Dispatcher:
             if batch_id is not None and (batch_id in self.held_batches or row.id in self._batch_live):
                 continue  # held: the batch's resume feeds it; live: a job of it is in memory
             pdus = link.submits(OutboundText(row.to, row.text, reference=row.id & 0xFFFF))
-            meta = MessageMeta(row.id, row.key_id, row.to, row.client_ref, row.callback_url,
-                               ["accepted"] * len(pdus), batch_id=batch_id)
+            meta = self._long.get(row.id) if len(pdus) > 1 else None
+            if meta is None:
+                meta = MessageMeta(row.id, row.key_id, row.to, row.client_ref, row.callback_url,
+                                   ["accepted"] * len(pdus), batch_id=batch_id)
+                if len(pdus) > 1:
+                    self._long[row.id] = meta
+                    if len(self._long) > _LONG_LIMIT:
+                        del self._long[next(iter(self._long))]
+            meta.unsent = 0
             if row.expires_at < now:
                 expired.append(meta)
                 continue
             for index, pdu in enumerate(pdus, 1):
-                if index in row.done:
-                    meta.statuses[index - 1] = "submitted"
+                done = row.done.get(index)
+                if done is not None:
+                    if meta.statuses[index - 1] == "accepted":  # else this record knows better (a receipt)
+                        meta.statuses[index - 1] = done
                     continue
                 meta.unsent += 1
                 jobs.append(Job(row.id, index, len(pdus), pdu, meta=meta))
@@ -405,6 +427,9 @@ class Dispatcher:
                 self._apply_receipt(hit[0], hit[1], item, wall, ops)
         if misses:
             found = await self.store.read(q.find_sent, channel, [key for key, _ in misses])
+            # One record per message for the whole read: receipts of several of its segments (or a
+            # repeated one) each update what the others see, or none would find it final.
+            metas: dict[int, MessageMeta] = {}
             for key, receipt in misses:
                 row = found.get(key)
                 if row is None:
@@ -419,10 +444,13 @@ class Dispatcher:
                         self._park(channel, key, receipt, wall, ops)
                     continue
                 self.stats.receipts_matched += 1
-                meta = MessageMeta(row.message_id, row.key_id, row.to, row.client_ref, row.callback_url,
-                                   list(row.statuses),
-                                   final=row.message_status if row.message_status in q.FINAL_MESSAGE else None,
-                                   sent_at=row.submitted_at or 0.0)
+                meta = metas.get(row.message_id) or self._long.get(row.message_id)
+                if meta is None:
+                    meta = MessageMeta(
+                        row.message_id, row.key_id, row.to, row.client_ref, row.callback_url, list(row.statuses),
+                        final=row.message_status if row.message_status in q.FINAL_MESSAGE else None,
+                        sent_at=row.submitted_at or 0.0)
+                metas[row.message_id] = meta
                 self._apply_receipt(meta, row.idx, receipt, wall, ops)
         if ops or mo_ops:
             await self.store.execute(ops.ops() + mo_ops)
@@ -464,6 +492,8 @@ class Dispatcher:
                   ops: GroupedOps, *, stat: str | None = None, err: str | None = None) -> None:
         if meta.final is not None:
             return
+        if self._long:
+            self._long.pop(meta.id, None)
         if self._expired and meta.id in self._expired:
             meta.final = "expired"  # a receipt after expiry: the segment row says what came, no report
             return
@@ -529,13 +559,17 @@ class Dispatcher:
     async def _expire_loop(self) -> None:
         while True:
             await trio.sleep(_EXPIRY_EVERY)
-            await self.expire_once()
+            try:
+                while await self.expire_once() == _EXPIRY_PAGE:
+                    pass
+            except (ReadFailed, WriteFailed) as exc:  # the database is down: the next run tries again
+                log.warning("expiry failed; will retry", error=str(exc))
 
     async def expire_once(self) -> int:
         """Finalize messages whose validity ended without a final receipt; flush
         MO groups that never completed."""
         wall = self.wall_clock()
-        rows = await self.store.read(q.expired, wall, 1000)
+        rows = await self.store.read(q.expired, wall, _EXPIRY_PAGE)
         ops = GroupedOps()
         for row in rows:
             meta = MessageMeta(row.id, row.key_id, row.to_number, row.client_ref, row.callback_url, [])
@@ -557,7 +591,12 @@ class Dispatcher:
                                                "tot": group.total}))
             self._mo_message(channel, source, dest, group.joined().decode("utf-8", "replace"), wall, mo_ops)
         if ops or mo_ops:
-            await self.store.execute(ops.ops() + mo_ops)
+            try:
+                await self.store.execute(ops.ops() + mo_ops)
+            except WriteFailed:
+                for row in rows:  # not finalized after all (or not known to be): the next run does it
+                    expired.pop(row.id, None)
+                raise
         return len(rows)
 
 

@@ -116,7 +116,7 @@ class QueuedMessage:
     client_ref: str | None
     callback_url: str | None
     expires_at: float
-    done: frozenset[int]  # segment indexes already submitted or final
+    done: dict[int, str]  # status of each segment already submitted or final, by index
     batch_id: int | None = None
 
 
@@ -151,15 +151,15 @@ def page_accepted(conn: Connection, channel: str, after: int, limit: int, batch_
         .limit(limit)
     ).all()
     multi = [row[0] for row in rows if row[4] > 1]
-    done: dict[int, set[int]] = {}
+    done: dict[int, dict[int, str]] = {}
     if multi:
         s = segments.c
-        for message_id, idx in conn.execute(
-            select(s.message_id, s.idx).where(and_(s.message_id.in_(multi), s.status != "accepted"))
+        for message_id, idx, status in conn.execute(
+            select(s.message_id, s.idx, s.status).where(and_(s.message_id.in_(multi), s.status != "accepted"))
         ):
-            done.setdefault(message_id, set()).add(idx)
+            done.setdefault(message_id, {})[idx] = status
     # unpacking the row (faster than Row attributes): the first columns are QueuedMessage's fields in order
-    return [QueuedMessage(*row[:8], frozenset(done.get(row[0], ())), row[8]) for row in rows]
+    return [QueuedMessage(*row[:8], done.get(row[0], {}), row[8]) for row in rows]
 
 
 def find_sent(conn: Connection, channel: str, keys: Sequence[str]) -> dict[str, SentSegment]:
