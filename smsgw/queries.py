@@ -3,8 +3,9 @@ writer can batch them into executemany) and read functions run in reader threads
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import (
@@ -116,7 +117,7 @@ class QueuedMessage:
     client_ref: str | None
     callback_url: str | None
     expires_at: float
-    done: dict[int, str]  # status of each segment already submitted or final, by index
+    done: Mapping[int, str]  # status of each segment already submitted or final, by index
     batch_id: int | None = None
 
 
@@ -133,6 +134,9 @@ class SentSegment:
     message_status: str
     statuses: list[str]  # of every segment, by index
     submitted_at: float | None  # of this segment
+
+
+_NOTHING_DONE: Mapping[int, str] = MappingProxyType({})  # shared by the rows of single messages
 
 
 def page_accepted(conn: Connection, channel: str, after: int, limit: int, batch_id: int | None = None,
@@ -159,7 +163,7 @@ def page_accepted(conn: Connection, channel: str, after: int, limit: int, batch_
         ):
             done.setdefault(message_id, {})[idx] = status
     # unpacking the row (faster than Row attributes): the first columns are QueuedMessage's fields in order
-    return [QueuedMessage(*row[:8], done.get(row[0], {}), row[8]) for row in rows]
+    return [QueuedMessage(*row[:8], done.get(row[0], _NOTHING_DONE), row[8]) for row in rows]
 
 
 def find_sent(conn: Connection, channel: str, keys: Sequence[str]) -> dict[str, SentSegment]:
