@@ -176,6 +176,12 @@ class Intake:
         self.dispatcher.accepted(draft.channel)
         return {"id": str(message_id), "status": "accepted", "segments": draft.segments}
 
+    async def sent_before(self, key: ApiKey, client_ref: object) -> dict[str, Any] | None:
+        """The message this key already stored under ``client_ref``, if any (a retried request)."""
+        if not isinstance(client_ref, str) or not client_ref:
+            return None
+        return await self.store.read(_by_client_ref, key.id, client_ref)
+
     def _check_open(self) -> None:
         if not self.open:
             raise HTTPError(503, "shutting_down", "the gateway is stopping and accepts no new messages")

@@ -336,3 +336,20 @@ async def test_concurrent_decisions_leave_the_rules_as_the_database_has_them(
             by_code = {"to": number("cmpp", 1), "template_id": code_id, "params": {"code": "1234"},
                        "signature": "测试科技"}
             await _refused(h, by_code, 403, "template_not_approved", "template_id", key=user)
+
+
+async def test_a_retry_gets_its_message_even_after_the_template_was_rejected(tmp_path: Path) -> None:
+    """The first request was stored but its 202 was lost; the template is rejected meanwhile: the
+    retry (same client_ref) gets the stored message, not template_not_approved."""
+    with trio.fail_after(30):
+        async with gateway_with_sims(tmp_path, protocols=("cmpp",), policy=REVIEW) as h:
+            user = h.new_key()
+            _, code_id, _ = await _register(h, user)
+            body = {"to": number("cmpp", 1), "template_id": code_id, "params": {"code": "1234"},
+                    "signature": "测试科技", "client_ref": "otp-1"}
+            first = await h.call("POST", "/v1/messages", body, key=user)
+            assert first.status_code == 202, first.text
+            assert (await h.call("POST", f"/v1/templates/{code_id}/reject", {"reason": "no"})).status_code == 200
+            retried = await h.call("POST", "/v1/messages", body, key=user)
+            assert retried.status_code == 202 and retried.json()["id"] == first.json()["id"], retried.text
+            await _refused(h, {**body, "client_ref": "otp-2"}, 403, "template_not_approved", key=user)
