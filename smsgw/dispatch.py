@@ -231,12 +231,14 @@ class Dispatcher:
 
     def withdrawn(self, job: Job) -> bool:
         """ChannelSink: drop a job when it is taken if its batch is held (its row stays held) or
-        its message has expired."""
+        its message is final already (a segment failed, or it expired)."""
         meta: MessageMeta | None = job.meta
-        if self._expired and job.message_id in self._expired:
+        if (meta is not None and meta.final is not None) or (self._expired and job.message_id in self._expired):
+            # final already: another segment failed (the rest would be charged for a broken text), or
+            # the validity ended while it was queued
             if meta is not None and meta.batch_id is not None:
                 self._unlive(meta)
-            return True  # its validity ended while it was queued: the message is expired already
+            return True
         if meta is None or meta.batch_id is None or meta.batch_id not in self.held_batches:
             return False
         self._unlive(meta)

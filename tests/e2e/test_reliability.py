@@ -441,3 +441,16 @@ async def test_a_message_never_sent_expires_as_never_sent(tmp_path: Path) -> Non
             assert await h.gateway.dispatcher.expire_once() == 1
             expired = await h.wait_status(message_id, {"expired"})
             assert expired["error"]["code"] == "validity_expired"
+
+
+async def test_a_long_message_stops_at_its_first_failed_segment(tmp_path: Path) -> None:
+    """The operator refuses the first part for good: the message fails and the parts still queued
+    are not sent (each would be charged, and the handset could show only pieces)."""
+    with trio.fail_after(20):
+        async with gateway_with_sims(tmp_path, protocols=("smpp",), channel_options={"smpp": {"tps": 1}},
+                                     sim_options={"smpp": {"error_ratio": ((0x0B, 1.0),)}}) as h:
+            message_id = await h.send(number("smpp", 1), "长" * 200)  # UCS-2: three parts
+            failed = await h.wait_status(message_id, {"failed"})
+            assert len(failed["segments"]) == 3
+            await trio.sleep(2.5)  # two more seconds of budget: the other parts would have gone by now
+            assert h.sims["smpp"].stats.submits == 1
