@@ -16,6 +16,7 @@ from __future__ import annotations
 import collections
 import json
 import re
+import socket
 import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -45,6 +46,13 @@ ROUTES = {"smpp": ["130", "+"], "cmpp": ["138", "139"], "smgp": ["133"]}
 #: one number per simulator's route
 NUMBER = {"smpp": "13000000000", "cmpp": "13800138000", "smgp": "13300000000"}
 FINAL = {"delivered", "failed", "expired", "rejected"}
+
+
+def closed_port() -> int:
+    """A local TCP port nothing listens on (an operator unreachable all along)."""
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        return int(unused.getsockname()[1])
 
 
 def number(protocol: str, i: int) -> str:

@@ -4,7 +4,6 @@ and when many messages expire at once."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from smsgw import dispatch
 from smsgw.store.schema import messages
 from smsgw.store.writer import Op
 
-from .harness import gateway_with_sims, number
+from .harness import closed_port, gateway_with_sims, number
 
 
 async def test_responses_that_all_time_out_still_free_the_window(tmp_path: Path) -> None:
@@ -135,9 +134,7 @@ async def test_an_expiry_whose_write_failed_is_done_by_the_next_run(
     from smsgw.store.errors import WriteFailed
     from smsgw.store.store import Store
 
-    with socket.socket() as unused:
-        unused.bind(("127.0.0.1", 0))
-        port = unused.getsockname()[1]  # nothing listens there
+    port = closed_port()
     with trio.fail_after(20):
         async with gateway_with_sims(tmp_path, protocols=(), ports={"smpp": port},
                                      gateway_options={"validity": 1}) as h:
@@ -166,9 +163,7 @@ async def test_expiry_takes_every_expired_message_not_a_page_per_run(
     ``accepted`` for almost an hour past its validity, without reports)."""
     monkeypatch.setattr(dispatch, "_EXPIRY_PAGE", 2)
     monkeypatch.setattr(dispatch, "_EXPIRY_EVERY", 2.0)
-    with socket.socket() as unused:
-        unused.bind(("127.0.0.1", 0))
-        port = unused.getsockname()[1]  # nothing listens there
+    port = closed_port()
     with trio.fail_after(20):
         async with gateway_with_sims(tmp_path, protocols=(), ports={"smpp": port},
                                      gateway_options={"validity": 1}) as h:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import socket
 import time
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from simulators.adapter import Adapter
 from simulators.cli import adapter_for
 from smsgw.store.schema import mo_parts
 
-from .harness import ACCOUNTS, gateway_with_sims, number, sim_config
+from .harness import ACCOUNTS, closed_port, gateway_with_sims, number, sim_config
 
 PROTOCOLS = ("smpp", "cmpp", "smgp")
 #: throttling status per protocol, and a permanent error
@@ -430,9 +429,7 @@ async def test_a_receipt_after_expiry_changes_nothing(tmp_path: Path) -> None:
 async def test_a_message_never_sent_expires_as_never_sent(tmp_path: Path) -> None:
     """The operator unreachable for the whole validity period: ``expired`` with
     ``validity_expired`` (never sent), not ``no_receipt``."""
-    with socket.socket() as unused:
-        unused.bind(("127.0.0.1", 0))
-        port = unused.getsockname()[1]  # nothing listens there
+    port = closed_port()
     with trio.fail_after(20):
         async with gateway_with_sims(tmp_path, protocols=(), ports={"smpp": port},
                                      gateway_options={"validity": 1}) as h:

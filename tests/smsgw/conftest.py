@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import Engine
 
+from smsgw.store.engine import make_engine
 from smsgw.store.migrate import upgrade
 from tests.support.pg import pg_schema
 
@@ -26,3 +28,11 @@ def db_url(empty_db_url: str) -> str:
     """The URL of a fresh database migrated to head."""
     upgrade(empty_db_url)
     return empty_db_url
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """An engine on a fresh migrated database (SQLite, and PostgreSQL when configured)."""
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()

@@ -5,16 +5,13 @@ age; chunks are separate transactions."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import structlog
 import trio
 from sqlalchemy import Engine, Table, insert, select
 
 from smsgw.retention import DAY, TABLES, Retention, RetentionCollector
-from smsgw.store.engine import make_engine
 from smsgw.store.ids import first_id_at
 from smsgw.store.schema import (
     batch_rejects,
@@ -34,13 +31,6 @@ DAYS = 30
 CUTOFF = NOW - DAYS * DAY
 OLD = CUTOFF - 3600  # an hour before the cutoff
 NEW = CUTOFF + 3600  # an hour after it
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    engine = make_engine(db_url)
-    yield engine
-    engine.dispose()
 
 
 class Rows:

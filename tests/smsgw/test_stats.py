@@ -4,25 +4,16 @@ grouping, windows, key scoping, rates and reasons with their raw codes."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, insert
 
 from smsgw.stats import BadParameter, StatsQuery, build_query, first_id_at, parse_time, parse_tz, stats
-from smsgw.store.engine import make_engine
 from smsgw.store.schema import messages, segments
 
 DAY1 = dt.datetime(2024, 5, 1, tzinfo=dt.UTC).timestamp()  # a Wednesday, 00:00 UTC
 PROTOCOLS = {"cm": "cmpp3", "sg": "smgp", "sp": "smpp"}
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    engine = make_engine(db_url)
-    yield engine
-    engine.dispose()
 
 
 class Rows:
