@@ -76,6 +76,9 @@ class Limits:
     """Seconds requests in progress get to finish after ``stop`` is set."""
     drain_bytes: int = 64 * 1024
     """Unread request body the server still reads and discards to keep the connection alive."""
+    max_connections: int = 10_000
+    """Open connections; at the cap no more are accepted until one closes (they wait in the
+    listen backlog), so slow or idle clients cannot take every file descriptor of the daemon."""
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -113,6 +116,7 @@ class _Server:
         self.ssl_context = ssl_context
         self.stopping = False
         self.connections: set[_Connection] = set()
+        self.slots = trio.CapacityLimiter(limits.max_connections)
 
     async def run(
         self, listeners: Listeners, stop: trio.Event | None, task_status: trio.TaskStatus[Listeners]
@@ -137,17 +141,29 @@ class _Server:
         self, listener: trio.abc.Listener[trio.abc.Stream], nursery: trio.Nursery
     ) -> None:
         while True:
+            token = object()
+            await self.slots.acquire_on_behalf_of(token)
             try:
                 stream = await listener.accept()
             except OSError as exc:
+                self.slots.release_on_behalf_of(token)
                 if exc.errno not in _ACCEPT_RETRY_ERRNOS:
                     raise
                 log.error("http_accept_failed", error=str(exc))
                 await trio.sleep(0.1)
                 continue
-            nursery.start_soon(self._serve_connection, stream)
+            except BaseException:
+                self.slots.release_on_behalf_of(token)
+                raise
+            nursery.start_soon(self._serve_connection, stream, token)
 
-    async def _serve_connection(self, stream: trio.abc.Stream) -> None:
+    async def _serve_connection(self, stream: trio.abc.Stream, token: object) -> None:
+        try:
+            await self._serve(stream)
+        finally:
+            self.slots.release_on_behalf_of(token)
+
+    async def _serve(self, stream: trio.abc.Stream) -> None:
         client = None
         if isinstance(stream, trio.SocketStream):
             host, port, *_ = stream.socket.getpeername()

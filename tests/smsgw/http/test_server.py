@@ -407,3 +407,22 @@ async def test_graceful_shutdown_is_bounded() -> None:
             await server.finished.wait()
             assert 0.4 < trio.current_time() - start < 2
             assert await client.raw_response() == b""
+
+
+async def test_connections_past_the_cap_wait_until_one_closes() -> None:
+    """Two open connections at a cap of two: a third is not served (it waits in the listen backlog)
+    until one of them closes; then it is, normally."""
+    with trio.fail_after(5):
+        async with running(echo, limits=Limits(max_connections=2)) as server:
+            first = await Client.connect(server.port)
+            second = await Client.connect(server.port)
+            assert (await first.request("GET", "/1"))[0].status_code == 200
+            assert (await second.request("GET", "/2"))[0].status_code == 200
+            third = await Client.connect(server.port)
+            await third.stream.send_all(b"GET /3 HTTP/1.1\r\nHost: t\r\n\r\n")
+            with trio.move_on_after(0.3) as waited:
+                await third.raw_response()
+            assert waited.cancelled_caught  # not served while two are open
+            await first.stream.aclose()
+            response, body = await third.response()
+            assert response.status_code == 200 and json.loads(body)["target"] == "/3"
