@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -219,6 +221,25 @@ def api_call(ctx: CliContext, method: str, path: str, body: Any = None) -> Any:
     return api_payload(response)
 
 
+@contextmanager
+def api_stream(ctx: CliContext, path: str, timeout: Any) -> Iterator[Any]:
+    """A signed GET of a streamed route (an export, a trace) of the running daemon: the open
+    ``httpx`` response, read as it arrives; Failed with the API's own error message on a
+    4xx/5xx. Callers catch ``httpx.HTTPError`` to say what could not be done."""
+    import httpx
+
+    request = _signed_request(ctx, "GET", path)
+    with httpx.Client(timeout=timeout) as client:
+        response = client.send(request, stream=True)
+        try:
+            if response.status_code >= 400:
+                response.read()
+                api_payload(response)
+            yield response
+        finally:
+            response.close()
+
+
 def api_payload(response: Any) -> Any:
     """The JSON of a read API response; Failed with the API's own error message on a 4xx/5xx."""
     try:
@@ -331,28 +352,17 @@ def trace(ctx: CliContext, channel: str, as_json: bool) -> None:
 
     import httpx
 
-    request = _signed_request(ctx, "GET", f"/v1/channels/{quote(channel, safe='')}/trace")
+    path = f"/v1/channels/{quote(channel, safe='')}/trace"
     try:
         # keep-alive lines come every few seconds: a minute of silence means the daemon is gone
-        with httpx.Client(timeout=httpx.Timeout(30, read=60)) as client:
-            response = client.send(request, stream=True)
-            try:
-                if response.status_code >= 400:
-                    response.read()
-                    try:
-                        payload = response.json()
-                    except ValueError:
-                        payload = None
-                    raise _api_failure(response.status_code, payload, response.text)
-                for line in response.iter_lines():
-                    if not line.strip():
-                        continue  # keep-alive
-                    if as_json:
-                        click.echo(line)
-                    else:
-                        click.echo(format_trace_line(json.loads(line)))
-            finally:
-                response.close()
+        with api_stream(ctx, path, httpx.Timeout(30, read=60)) as response:
+            for line in response.iter_lines():
+                if not line.strip():
+                    continue  # keep-alive
+                if as_json:
+                    click.echo(line)
+                else:
+                    click.echo(format_trace_line(json.loads(line)))
     except KeyboardInterrupt:
         return
     except httpx.HTTPError as exc:

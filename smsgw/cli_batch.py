@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from .cli import CliContext, Failed, _api_failure, _api_url, _credentials, _signed_request, api_call, main
+from .cli import CliContext, Failed, _api_url, _credentials, api_call, api_payload, api_stream, main
 
 _READ = 256 * 1024
 _FINAL = ("done", "cancelled")
@@ -96,9 +96,7 @@ def send(ctx: CliContext, file: Path, template_id: str | None, text: str | None,
             response = client.post(_api_url(ctx) + "/v1/batches", content=body.chunks(), headers=headers)
     except httpx.HTTPError as exc:
         raise Failed(f"cannot reach the gateway at {_api_url(ctx)}: {exc}") from None
-    payload = _json(response)
-    if response.status_code >= 400:
-        raise _api_failure(response.status_code, payload, response.text)
+    payload = api_payload(response)
     click.echo(f"batch {payload['id']}: {payload['total']} rows, {payload['accepted']} accepted, "
                f"{payload['rejected']} rejected", err=True)
     if no_wait:
@@ -145,25 +143,17 @@ def export(ctx: CliContext, batch_id: str, status: str | None, output: Path | No
     import httpx
 
     path = f"/v1/batches/{batch_id}/recipients" + (f"?status={status}" if status else "")
-    request = _signed_request(ctx, "GET", path)
     try:
-        with httpx.Client(timeout=httpx.Timeout(30, read=120)) as client:
-            response = client.send(request, stream=True)
+        with api_stream(ctx, path, httpx.Timeout(30, read=120)) as response:
+            out = output.open("wb") if output else sys.stdout.buffer
             try:
-                if response.status_code >= 400:
-                    response.read()
-                    raise _api_failure(response.status_code, _json(response), response.text)
-                out = output.open("wb") if output else sys.stdout.buffer
-                try:
-                    for chunk in response.iter_bytes():
-                        out.write(chunk)
-                finally:
-                    if output:
-                        out.close()
-                    else:
-                        out.flush()
+                for chunk in response.iter_bytes():
+                    out.write(chunk)
             finally:
-                response.close()
+                if output:
+                    out.close()
+                else:
+                    out.flush()
     except httpx.HTTPError as exc:
         raise Failed(f"export of batch {batch_id} failed: {exc}") from None
 
@@ -215,10 +205,3 @@ def _control(action: str) -> None:
 
 for _action in ("pause", "resume", "cancel"):
     _control(_action)
-
-
-def _json(response: Any) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None

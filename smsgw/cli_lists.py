@@ -18,7 +18,7 @@ from urllib.parse import quote, urlencode
 
 import click
 
-from .cli import CliContext, Failed, _api_url, _credentials, _signed_request, api_call, api_payload, main
+from .cli import CliContext, Failed, _api_url, _credentials, api_call, api_payload, api_stream, main
 
 _CHUNK = 64 * 1024
 
@@ -115,18 +115,10 @@ def blacklist_export(ctx: CliContext, output: IO[bytes]) -> None:
     """Write the blacklist as CSV (number,signature,reason), importable as is."""
     import httpx
 
-    request = _signed_request(ctx, "GET", "/v1/blacklist/export")
     try:
-        with httpx.Client(timeout=300) as client:
-            response = client.send(request, stream=True)
-            try:
-                if response.status_code >= 400:
-                    response.read()
-                    api_payload(response)
-                for chunk in response.iter_bytes():
-                    output.write(chunk)
-            finally:
-                response.close()
+        with api_stream(ctx, "/v1/blacklist/export", 300) as response:
+            for chunk in response.iter_bytes():
+                output.write(chunk)
     except httpx.HTTPError as exc:
         raise Failed(f"cannot reach the gateway at {_api_url(ctx)}: {exc}") from None
     output.flush()
