@@ -681,12 +681,11 @@ async def discard(service: Batches, batch_id: int, key: ApiKey | None) -> None:
     store, intake = service.store, service.intake
     service.dispatcher.hold(batch_id)
     after = 0
-    while rows := await store.read(_held_page, batch_id, after, PAGE):
+    while rows := await store.read(_unsent_page, batch_id, "held", after, PAGE):
         bounds = {"b_id": batch_id, "lo": after, "hi": rows[-1].id}
         await store.execute([(_DELETE_SEGMENTS_IN_RANGE, bounds), (_DELETE_MESSAGES_IN_RANGE, bounds)])
         if key is not None:
-            intake.release(key, [Draft(r.to_number, r.text, r.channel, r.segments, None, None, r.signature,
-                                       r.template_id) for r in rows], quota=False)
+            intake.limits.uncount((r.signature, r.to_number) for r in rows)
         after = rows[-1].id
     everything = {"b_id": batch_id, "lo": 0, "hi": _MAX_ID}  # nothing else is expected; none is left
     await store.execute([(_DELETE_SEGMENTS_IN_RANGE, everything), (_DELETE_MESSAGES_IN_RANGE, everything),
@@ -700,10 +699,3 @@ _IN_RANGE = (messages.c.batch_id == bindparam("b_id"), messages.c.id > bindparam
              messages.c.id <= bindparam("hi"))
 _DELETE_MESSAGES_IN_RANGE = delete(messages).where(*_IN_RANGE)
 _DELETE_SEGMENTS_IN_RANGE = delete(segments).where(segments.c.message_id.in_(select(messages.c.id).where(*_IN_RANGE)))
-
-
-def _held_page(conn: Connection, batch_id: int, after: int, size: int) -> list[Any]:
-    m = messages.c
-    return list(conn.execute(select(m.id, m.to_number, m.text, m.channel, m.segments, m.signature, m.template_id)
-                             .where(m.batch_id == batch_id, m.status == "held", m.id > after).order_by(m.id)
-                             .limit(size)).all())

@@ -155,8 +155,7 @@ class Intake:
         try:
             self.admit(key, draft, now)
         except Refused:
-            if draft.client_ref is not None and (
-                    existing := await self.store.read(_by_client_ref, key.id, draft.client_ref)) is not None:
+            if (existing := await self.sent_before(key, draft.client_ref)) is not None:
                 return existing
             raise
         message_id = self.ids.next()
@@ -166,7 +165,7 @@ class Intake:
             self.release(key, [draft])
             if draft.client_ref is None or "client_ref" not in (exc.constraint or ""):
                 raise
-            existing = await self.store.read(_by_client_ref, key.id, draft.client_ref)
+            existing = await self.sent_before(key, draft.client_ref)
             if existing is None:
                 raise
             return existing

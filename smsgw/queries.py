@@ -48,10 +48,11 @@ INSERT_MO_PART = insert(mo_parts)
 
 
 
-def _word(value: str) -> ColumnElement[str]:
+def word(value: str) -> ColumnElement[str]:
     """A constant status word written into the SQL rather than bound: the store writer then
     passes each row's own values straight to the driver, with no constants to merge in
-    (three of the seven writes of every message carry such words)."""
+    (three of the seven writes of every message carry such words), and an IN of such words
+    can be batched (an expanding IN cannot)."""
     assert value.isalpha()
     return literal_column(f"'{value}'")
 
@@ -60,7 +61,7 @@ SEGMENT_SUBMITTED = (
     update(segments)
     .where(and_(segments.c.message_id == bindparam("m_id"), segments.c.idx == bindparam("m_idx")))
     # never downgrade a segment a receipt already made final (the writes of both may be reordered)
-    .values(status=case((segments.c.status == _word("accepted"), _word("submitted")), else_=segments.c.status),
+    .values(status=case((segments.c.status == word("accepted"), word("submitted")), else_=segments.c.status),
             smsc_id=bindparam("smsc_id"), smsc_key=bindparam("smsc_key"),
             submitted_at=bindparam("at"), attempts=bindparam("tries"))
 )
@@ -73,15 +74,15 @@ MESSAGE_SUBMITTED = (
     update(messages)
     # "held": the message's batch was paused while this submit was in flight; it did go out
     .where(and_(messages.c.id == bindparam("m_id"),
-                or_(messages.c.status == _word("accepted"), messages.c.status == _word("held"))))
-    .values(status=_word("submitted"), submitted_at=bindparam("at"))
+                or_(messages.c.status == word("accepted"), messages.c.status == word("held"))))
+    .values(status=word("submitted"), submitted_at=bindparam("at"))
 )
 MESSAGE_FINAL = (
     update(messages)
     # or_ rather than in_: an expanding IN is re-rendered per execute and refused by executemany
     .where(and_(messages.c.id == bindparam("m_id"),
-                or_(messages.c.status == _word("accepted"), messages.c.status == _word("submitted"),
-                    messages.c.status == _word("held"))))
+                or_(messages.c.status == word("accepted"), messages.c.status == word("submitted"),
+                    messages.c.status == word("held"))))
     .values(status=bindparam("st"), error_code=bindparam("code"), error_message=bindparam("reason"),
             done_at=bindparam("at"))
 )

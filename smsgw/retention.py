@@ -35,7 +35,7 @@ import trio
 from sqlalchemy import ColumnElement, Connection, Table, and_, bindparam, delete, exists, literal_column, select
 from sqlalchemy.sql.base import Executable
 
-from .queries import FINAL_MESSAGE
+from .queries import FINAL_MESSAGE, word
 from .store.errors import ReadFailed, WriteFailed
 from .store.ids import first_id_at
 from .store.schema import (
@@ -68,8 +68,7 @@ def _one_of(column: ColumnElement[str], *values: str) -> ColumnElement[bool]:
     batched by the writer) and the column as ``column || ''``, which no index serves: SQLite
     would otherwise pick the index on the status and read every final row for each chunk
     instead of the chunk's id range."""
-    assert all(value.isalpha() for value in values)
-    return column.concat(literal_column("''")).in_([literal_column(f"'{value}'") for value in values])
+    return column.concat(literal_column("''")).in_([word(value) for value in values])
 
 
 _m, _b, _r = messages.c, batches.c, batch_rejects.c
