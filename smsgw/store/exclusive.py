@@ -66,7 +66,9 @@ def _file_lock(path: str, shown: str) -> int:
         Path(path).parent.mkdir(parents=True, exist_ok=True)  # as opening the database would
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:
-        raise DatabaseUnavailable(shown, f"cannot open its daemon lock file {path}: {exc.strerror}") from exc
+        raise DatabaseUnavailable(shown, f"cannot open its daemon lock file {path}: {exc.strerror} (the daemon's "
+                                         "user must be able to create and write files in the database's "
+                                         "directory, as SQLite needs for its -wal file)") from exc
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
