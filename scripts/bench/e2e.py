@@ -19,7 +19,10 @@ Phases (each on a fresh temp dir, channels.toml, SQLite database, key, simulator
 
 Figures: msgs/s end to end (first request to last message final) and at intake (to the last 202),
 submit-to-202 latency p50/p99/max per request, the gateway's peak RSS (VmHWM) and CPU, the
-simulator's and the generator's CPU (to show which process is the limit). ``--profile DIR`` runs
+simulator's and the generator's CPU (to show which process is the limit), the CPU the machine
+spent on other processes (``others``) or lost to the hypervisor (``steal``) meanwhile (a run with
+either well above zero measured a busy machine), and first a ``machine`` line with the speed of
+a fixed Python loop, to compare runs of different days. ``--profile DIR`` runs
 ``py-spy record`` on the gateway during the batched phase (``pip install py-spy`` into .venv) and
 prints the top functions by own and by total samples.
 
@@ -312,6 +315,26 @@ def proc_cpu(pid: int, *, system_only: bool = False) -> float:
     return (int(fields[12]) + (0 if system_only else int(fields[11]))) / CLK_TCK
 
 
+def machine_cpu() -> dict[str, float]:
+    """Seconds of CPU the whole machine spent busy and stolen by the hypervisor (``/proc/stat``)."""
+    with open("/proc/stat") as f:
+        user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in f.readline().split()[1:9])
+    return {"busy": (user + nice + system + irq + softirq) / CLK_TCK, "steal": steal / CLK_TCK}
+
+
+def loop_ns() -> float:
+    """Nanoseconds per iteration of a fixed pure-Python loop, best of five: figures taken on
+    different days (or VMs) of "this machine" differ by this factor, not only by the code."""
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        total = 0
+        for i in range(2_000_000):
+            total += i
+        best = min(best, time.perf_counter() - started)
+    return round(best / 2_000_000 * 1e9, 1)
+
+
 def smsgw(config: Path, *args: str) -> str:
     result = subprocess.run([str(BIN / "smsgw"), "--config", str(config), *args], capture_output=True, text=True,
                             timeout=60)
@@ -567,6 +590,7 @@ def run_load(s: Stack, name: str, path: str, bodies: list[bytes], messages: int,
     assert s.gateway is not None
     plans = split_plans(s.http_port, s.key, s.secret, path, bodies, concurrency, rate, procs)
     peak: list[int] = []
+    machine0, stack0 = machine_cpu(), s.cpu()
     with py_spy(s.gateway.pid, profile, name, gil) as prof:
         gen = run_generators(plans)
         all_final = wait_final(s, gen.started, gen.accepted_msgs, peak)
@@ -574,6 +598,7 @@ def run_load(s: Stack, name: str, path: str, bodies: list[bytes], messages: int,
     intake_s = max(1e-9, gen.last_response - gen.started)
     cpu = s.cpu_used()
     cpu["generator"] = round(gen.cpu_seconds, 2)
+    cpu.update(_elsewhere(machine0, stack0, s.cpu(), gen.cpu_seconds))
     extra: dict[str, Any] = {"profile": prof} if prof else {}
     return PhaseResult(
         phase=name, messages=messages, accepted=gen.accepted_msgs, errors=gen.errors, first_error=gen.first_error,
@@ -587,6 +612,17 @@ def run_load(s: Stack, name: str, path: str, bodies: list[bytes], messages: int,
         gateway_peak_rss_mb=round(rss.get("VmHWM", 0) / 1024, 1),
         cpu_seconds=cpu, extra=extra,
     )
+
+
+def _elsewhere(machine0: dict[str, float], stack0: dict[str, float], stack1: dict[str, float],
+               generator: float) -> dict[str, float]:
+    """CPU the machine spent on anything but the benchmark's processes during the phase
+    (``others``: another job, py-spy) and lost to the hypervisor (``steal``): a phase with
+    either well above zero measured a busy machine, not the gateway."""
+    machine1 = machine_cpu()
+    ours = stack1.get("gateway", 0.0) - stack0.get("gateway", 0.0) + stack1.get("sim", 0.0) - stack0.get("sim", 0.0)
+    return {"others": round(max(0.0, machine1["busy"] - machine0["busy"] - ours - generator), 2),
+            "steal": round(machine1["steal"] - machine0["steal"], 2)}
 
 
 def phase_batched(args: argparse.Namespace) -> list[PhaseResult]:
@@ -686,6 +722,11 @@ def main() -> int:
     phases = {"batched": [phase_batched], "single": [phase_single], "queued": [phase_queued],
               "all": [phase_batched, phase_single, phase_queued]}[args.mode]
     failed = False
+    calibration = loop_ns()
+    print(json.dumps({"machine": {"python_loop_ns": calibration, "cpus": os.cpu_count(),
+                                  "load_1m": os.getloadavg()[0]}}) if args.json
+          else f"machine: {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}, "
+               f"Python loop {calibration} ns/iteration (docs/benchmarks.md compares days by it)", flush=True)
     for phase in phases:
         try:
             for result in phase(args):
