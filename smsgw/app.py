@@ -121,7 +121,7 @@ async def run(config: Config, *, task_status: trio.TaskStatus[Gateway] = trio.TA
 async def _serve(config: Config, url: str, task_status: trio.TaskStatus[Gateway]) -> None:
     if config.gateway.auto_upgrade:
         await trio.to_thread.run_sync(migrate.upgrade, url)
-    async with open_store(url) as store:
+    async with open_store(url, writer_process=config.gateway.store_writer == "process") as store:
         ids = IdGenerator(config.gateway.node_id, after=await store.read(max_message_id))
         gateway = Gateway(config, store, ids)
         await gateway.intake.load()
@@ -136,7 +136,7 @@ async def _serve(config: Config, url: str, task_status: trio.TaskStatus[Gateway]
                 nursery.start_soon(gateway.retention.run)
             listeners = await nursery.start(
                 lambda task_status: serve_http(
-                    gateway.api.router, config.gateway.http_host, config.gateway.http_port,
+                    gateway.api.handle, config.gateway.http_host, config.gateway.http_port,
                     ssl_context=_ssl_context(config), stop=stop_http, task_status=task_status,
                 )
             )

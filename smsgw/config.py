@@ -64,6 +64,7 @@ class GatewayConfig:
     drain_timeout: float = 10.0
     node_id: int = 0
     retention_days: float = 0.0  # delete final rows older than this (smsgw.retention); 0 = keep everything
+    store_writer: str = "process"  # where the store's transactions run: "process" (a child) or "thread"
 
     @property
     def http_host(self) -> str:
@@ -270,6 +271,7 @@ def _gateway(path: Path, table: dict[str, Any]) -> GatewayConfig:
         drain_timeout=r.positive("drain_timeout", _d(GatewayConfig, "drain_timeout"), float),
         node_id=r.get("node_id", int, 0),
         retention_days=float(retention),
+        store_writer=r.choice("store_writer", ("process", "thread"), _d(GatewayConfig, "store_writer")),
     )
 
 

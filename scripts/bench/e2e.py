@@ -305,6 +305,15 @@ def proc_status(pid: int) -> dict[str, int]:
     return out
 
 
+def children(pid: int) -> list[int]:
+    """The processes ``pid`` started, from any of its threads (the gateway's store writer process)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
 def proc_cpu(pid: int, *, system_only: bool = False) -> float:
     """utime + stime in seconds (threads included); only stime with ``system_only``."""
     try:
@@ -346,7 +355,8 @@ def smsgw(config: Path, *args: str) -> str:
 class Stack:
     """A temp dir with channels.toml, a database, a key, the simulator and the gateway."""
 
-    def __init__(self, *, binds: int, window: int, dlr_delay: float, with_sim: bool, keep: bool) -> None:
+    def __init__(self, *, binds: int, window: int, dlr_delay: float, with_sim: bool, keep: bool,
+                 store_writer: str) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="smsgw-bench-"))
         self.keep = keep
         self.binds = binds
@@ -357,7 +367,7 @@ class Stack:
         self.config = self.dir / "channels.toml"
         self.config.write_text("\n".join([
             "[gateway]", f'http = "127.0.0.1:{self.http_port}"', f'database = "sqlite:///{self.db_path}"',
-            "auto_upgrade = true", "drain_timeout = 2", "",
+            "auto_upgrade = true", "drain_timeout = 2", f'store_writer = "{store_writer}"', "",
             "[policy]", "content_review = false", "frequency_limits = false", "",
             "[[channel]]", f'name = "{CHANNEL}"', 'protocol = "smpp"', 'host = "127.0.0.1"',
             f"port = {self.sim_port}", 'username = "smsgw"', 'password = "secret"', f"binds = {binds}",
@@ -407,6 +417,7 @@ class Stack:
         if self.gateway is not None:
             out["gateway"] = proc_cpu(self.gateway.pid)
             out["gateway_system"] = proc_cpu(self.gateway.pid, system_only=True)
+            out["gateway_writer"] = sum(proc_cpu(pid) for pid in children(self.gateway.pid))
         if self.sim is not None:
             out["sim"] = proc_cpu(self.sim.pid)
         return out
@@ -620,14 +631,15 @@ def _elsewhere(machine0: dict[str, float], stack0: dict[str, float], stack1: dic
     (``others``: another job, py-spy) and lost to the hypervisor (``steal``): a phase with
     either well above zero measured a busy machine, not the gateway."""
     machine1 = machine_cpu()
-    ours = stack1.get("gateway", 0.0) - stack0.get("gateway", 0.0) + stack1.get("sim", 0.0) - stack0.get("sim", 0.0)
+    ours = sum(stack1.get(name, 0.0) - stack0.get(name, 0.0) for name in ("gateway", "gateway_writer", "sim"))
     return {"others": round(max(0.0, machine1["busy"] - machine0["busy"] - ours - generator), 2),
             "steal": round(machine1["steal"] - machine0["steal"], 2)}
 
 
 def phase_batched(args: argparse.Namespace) -> list[PhaseResult]:
     bodies = batch_bodies(args.messages, 100)
-    with stack(binds=args.binds, window=args.window, dlr_delay=args.dlr_delay, with_sim=True, keep=args.keep) as s:
+    with stack(binds=args.binds, window=args.window, dlr_delay=args.dlr_delay, with_sim=True, keep=args.keep,
+               store_writer=args.store_writer) as s:
         result = run_load(s, "batched", "/v1/batches", bodies, args.messages, args.batch_concurrency, None,
                           args.gen_procs, args.profile, args.profile_gil)
     return [result]
@@ -636,11 +648,13 @@ def phase_batched(args: argparse.Namespace) -> list[PhaseResult]:
 def phase_single(args: argparse.Namespace) -> list[PhaseResult]:
     results = []
     n = args.single_messages or args.messages
-    with stack(binds=args.binds, window=args.window, dlr_delay=args.dlr_delay, with_sim=True, keep=args.keep) as s:
+    with stack(binds=args.binds, window=args.window, dlr_delay=args.dlr_delay, with_sim=True, keep=args.keep,
+               store_writer=args.store_writer) as s:
         results.append(run_load(s, "single_max", "/v1/messages", single_bodies(n), n, args.concurrency, None,
                                 args.gen_procs, args.profile if args.profile_single else None, args.profile_gil))
     n_rate = int(args.rate * args.rate_seconds)
-    with stack(binds=args.binds, window=args.window, dlr_delay=args.dlr_delay, with_sim=True, keep=args.keep) as s:
+    with stack(binds=args.binds, window=args.window, dlr_delay=args.dlr_delay, with_sim=True, keep=args.keep,
+               store_writer=args.store_writer) as s:
         results.append(run_load(s, "single_rate", "/v1/messages", single_bodies(n_rate), n_rate, args.concurrency,
                                 args.rate, args.gen_procs, args.profile if args.profile_single else None,
                                 args.profile_gil))
@@ -650,7 +664,8 @@ def phase_single(args: argparse.Namespace) -> list[PhaseResult]:
 def phase_queued(args: argparse.Namespace) -> list[PhaseResult]:
     n = args.queued_messages
     bodies = batch_bodies(n, args.queued_batch)
-    with stack(binds=args.binds, window=args.window, dlr_delay=args.dlr_delay, with_sim=False, keep=args.keep) as s:
+    with stack(binds=args.binds, window=args.window, dlr_delay=args.dlr_delay, with_sim=False, keep=args.keep,
+               store_writer=args.store_writer) as s:
         plans = split_plans(s.http_port, s.key, s.secret, "/v1/batches", bodies, args.queued_concurrency, None, 1)
         peak: list[int] = []
         gen = run_generators(plans)
@@ -709,6 +724,8 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=1500.0, help="offered messages/s of the latency phase")
     parser.add_argument("--rate-seconds", type=float, default=10.0)
     parser.add_argument("--gen-procs", type=int, default=1, help="load generator processes")
+    parser.add_argument("--store-writer", choices=["process", "thread"], default="process",
+                        help="where the gateway's store transactions run (its [gateway] store_writer)")
     parser.add_argument("--binds", type=int, default=4)
     parser.add_argument("--window", type=int, default=256)
     parser.add_argument("--dlr-delay", type=float, default=0.5)

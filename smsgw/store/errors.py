@@ -106,7 +106,10 @@ def describe(exc: BaseException | None) -> str:
 
 
 def write_error(exc: BaseException) -> WriteFailed:
-    """The typed error for a failed write; the original stays attached as ``__cause__``."""
+    """The typed error for a failed write; the original stays attached as ``__cause__``.
+    A ``WriteFailed`` (the writer process's verdict, rebuilt here) is returned as it is."""
+    if isinstance(exc, WriteFailed):
+        return exc
     detail = describe(exc)
     error = _unique_violation(getattr(exc, "orig", None) or exc, detail) or WriteFailed(
         f"write rolled back: {detail}"

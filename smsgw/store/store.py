@@ -40,14 +40,15 @@ class Store:
 
 @asynccontextmanager
 async def open_store(
-    url: str, *, read_concurrency: int = 8, max_batch_ops: int = 5000
+    url: str, *, read_concurrency: int = 8, max_batch_ops: int = 5000, writer_process: bool = False
 ) -> AsyncIterator[Store]:
     """Open the database, refuse a schema that is not at head (``SchemaOutOfDate``), and
-    on exit commit every queued write before disposing of the connections."""
+    on exit commit every queued write before disposing of the connections. With
+    ``writer_process`` the writes run in a child process (writer_process.py)."""
     engine = await trio.to_thread.run_sync(lambda: make_engine(url, pool_size=read_concurrency + 1))
     try:
         await trio.to_thread.run_sync(check_up_to_date, engine)
-        async with Writer(engine, max_batch_ops=max_batch_ops) as writer:
+        async with Writer(engine, max_batch_ops=max_batch_ops, process=writer_process) as writer:
             yield Store(engine, writer, Readers(engine, concurrency=read_concurrency))
     finally:
         engine.dispose()

@@ -26,6 +26,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -167,14 +168,85 @@ def _plan(statement: Executable, keys: Sequence[str], dialect: Dialect) -> _Plan
 class _CommitFailed(Exception):
     """COMMIT raised: the outcome is unknown, so the batch must not be retried."""
 
+    def __init__(self, seconds: float) -> None:
+        super().__init__("COMMIT failed")
+        self.seconds = seconds  # spent in the failed COMMIT, for the stats
+
+
+#: ``run(ops)``: apply the ops in one transaction and return the seconds COMMIT took; raise
+#: ``_CommitFailed`` when COMMIT itself failed, any other exception when the ops rolled back.
+Transaction: TypeAlias = Callable[[Sequence[Op]], float]
+
+
+class Executor:
+    """Runs op lists as transactions on one connection: in the writer thread, or in the
+    writer process (writer_process.py) with the same code."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._plans: dict[tuple[Executable, tuple[str, ...]], Any] = {}  # _Plan or _NO_PLAN
+
+    def transaction(self, ops: Sequence[Op]) -> float:
+        try:
+            return self._attempt(ops)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            # The connection died (e.g. PostgreSQL restarted) before COMMIT, so nothing was
+            # applied: run the ops once more on the fresh connection SQLAlchemy opens.
+            log.warning("store.writer_reconnecting", error=describe(exc))
+            return self._attempt(ops)
+
+    def forget(self) -> None:
+        """Drop the compiled plans (their statements are gone)."""
+        self._plans.clear()
+
+    def _attempt(self, ops: Sequence[Op]) -> float:
+        conn = self._conn
+        conn.begin()
+        try:
+            for statement, keys, run in _runs(ops):
+                plan = self._plan_for(statement, keys, conn.dialect)
+                if plan is None:
+                    conn.execute(statement, run)
+                else:
+                    conn.exec_driver_sql(plan.sql, plan.rows(run))  # type: ignore[arg-type]
+        except BaseException:
+            _reset(conn)
+            raise
+        started = time.perf_counter()
+        try:
+            conn.commit()
+        except Exception as exc:
+            _reset(conn)
+            raise _CommitFailed(time.perf_counter() - started) from exc
+        return time.perf_counter() - started
+
+    def _plan_for(self, statement: Executable, keys: tuple[str, ...], dialect: Dialect) -> _Plan | None:
+        plan = self._plans.get((statement, keys))
+        if plan is None:
+            if len(self._plans) >= _PLAN_CACHE_LIMIT:
+                self._plans.clear()
+            plan = self._plans[(statement, keys)] = _plan(statement, keys, dialect) or _NO_PLAN
+        return None if plan is _NO_PLAN else plan
+
+
+def connect(engine: Engine) -> Connection:
+    """The writer's connection: on SQLite it takes the write lock at BEGIN."""
+    conn = engine.connect()
+    if conn.dialect.name == "sqlite":
+        conn = conn.execution_options(**{BEGIN_IMMEDIATE: True})
+    return conn
+
 
 class Writer:
     """Use as ``async with Writer(engine) as writer:``; start and close from one trio run."""
 
-    def __init__(self, engine: Engine, *, max_batch_ops: int = 5000) -> None:
+    def __init__(self, engine: Engine, *, max_batch_ops: int = 5000, process: bool = False) -> None:
         if max_batch_ops < 1:
             raise ValueError("max_batch_ops must be at least 1")
         self._engine = engine
+        self._process = process
         self._max_batch_ops = max_batch_ops
         self._cond = threading.Condition()
         self._queue: deque[_Request] = deque()
@@ -185,7 +257,6 @@ class Writer:
         self._batches = self._requests = self._ops = self._pending_ops = 0
         self._retried = self._failed = self._failed_nowait = 0
         self._commit_seconds = 0.0
-        self._plans: dict[tuple[Executable, tuple[str, ...]], Any] = {}  # _Plan or _NO_PLAN; writer thread only
 
     async def __aenter__(self) -> Writer:
         await self.start()
@@ -195,27 +266,25 @@ class Writer:
         await self.aclose()
 
     async def start(self) -> None:
-        """Open the writer's connection in its thread; raises what opening it raised."""
+        """Open the writer's connection (or start the writer process) from its thread; raises
+        what opening it raised."""
         if self._token is not None:
             raise RuntimeError("Writer.start() called twice")
         self._token = trio.lowlevel.current_trio_token()
-        opened: list[Connection | BaseException] = []
+        opened: list[AbstractContextManager[Transaction] | BaseException] = []
         ready = trio.Event()
 
-        def connect() -> None:
+        def open_and_serve() -> None:
             try:
-                conn = self._engine.connect()
-                if conn.dialect.name == "sqlite":
-                    conn = conn.execution_options(**{BEGIN_IMMEDIATE: True})
-                opened.append(conn)
+                opened.append(self._open())
             except BaseException as exc:
                 opened.append(exc)
             assert self._token is not None
             self._token.run_sync_soon(ready.set)
-            if isinstance(opened[0], Connection):
+            if not isinstance(opened[0], BaseException):
                 self._serve(opened[0])
 
-        threading.Thread(target=connect, name="smsgw-store-writer", daemon=True).start()
+        threading.Thread(target=open_and_serve, name="smsgw-store-writer", daemon=True).start()
         with trio.CancelScope(shield=True):  # the thread must not outlive a cancelled start
             await ready.wait()
         if isinstance(opened[0], BaseException):
@@ -223,6 +292,14 @@ class Writer:
             raise opened[0]
         with self._cond:
             self._running = True
+
+    def _open(self) -> AbstractContextManager[Transaction]:
+        """Where the transactions run: a connection of this thread, or the writer process."""
+        if self._process:
+            from smsgw.store.writer_process import WriterProcess
+
+            return WriterProcess.start(self._engine.url)
+        return _local(connect(self._engine))
 
     async def execute(self, ops: Sequence[Op]) -> None:
         """Apply ``ops`` atomically; return once committed, raise ``WriteFailed`` if not."""
@@ -270,12 +347,12 @@ class Writer:
 
     # --- the writer thread -------------------------------------------------------------
 
-    def _serve(self, conn: Connection) -> None:
+    def _serve(self, backend: AbstractContextManager[Transaction]) -> None:
         batch: list[_Request] = []
         try:
-            with conn:
+            with backend as run:
                 while batch := self._take():
-                    self._apply(conn, batch)
+                    self._apply(run, batch)
                     self._finish(batch)
         except BaseException as exc:  # a bug, not a database error: fail waiters, don't hang them
             log.exception("store.writer_crashed")
@@ -303,12 +380,12 @@ class Writer:
             self._pending_ops -= size
             return batch
 
-    def _apply(self, conn: Connection, batch: list[_Request]) -> None:
+    def _apply(self, run: Transaction, batch: list[_Request]) -> None:
         """Run the batch, then each request alone if the batch failed; set their errors."""
         with self._cond:
             self._batches += 1
         try:
-            self._transaction(conn, _batch_ops(batch))
+            self._run(run, _batch_ops(batch))
             return
         except _CommitFailed as exc:
             for request in batch:
@@ -322,53 +399,22 @@ class Writer:
             self._retried += 1
         for request in batch:
             try:
-                self._transaction(conn, request.ops)
+                self._run(run, request.ops)
             except _CommitFailed as exc:
                 request.error = _outcome_unknown(exc)
             except Exception as exc:
                 request.error = write_error(exc)
 
-    def _transaction(self, conn: Connection, ops: Sequence[Op]) -> None:
+    def _run(self, run: Transaction, ops: Sequence[Op]) -> None:
+        seconds = 0.0  # a rollback before COMMIT spent none in it
         try:
-            self._attempt(conn, ops)
-        except DBAPIError as exc:
-            if not exc.connection_invalidated:
-                raise
-            # The connection died (e.g. PostgreSQL restarted) before COMMIT, so nothing was
-            # applied: run the ops once more on the fresh connection SQLAlchemy opens.
-            log.warning("store.writer_reconnecting", error=describe(exc))
-            self._attempt(conn, ops)
-
-    def _attempt(self, conn: Connection, ops: Sequence[Op]) -> None:
-        conn.begin()
-        try:
-            for statement, keys, run in _runs(ops):
-                plan = self._plan_for(statement, keys, conn.dialect)
-                if plan is None:
-                    conn.execute(statement, run)
-                else:
-                    conn.exec_driver_sql(plan.sql, plan.rows(run))  # type: ignore[arg-type]
-        except BaseException:
-            _reset(conn)
+            seconds = run(ops)
+        except _CommitFailed as exc:
+            seconds = exc.seconds
             raise
-        started = time.perf_counter()
-        try:
-            conn.commit()
-        except Exception as exc:
-            _reset(conn)
-            raise _CommitFailed from exc
         finally:
-            elapsed = time.perf_counter() - started
             with self._cond:
-                self._commit_seconds += elapsed
-
-    def _plan_for(self, statement: Executable, keys: tuple[str, ...], dialect: Dialect) -> _Plan | None:
-        plan = self._plans.get((statement, keys))
-        if plan is None:
-            if len(self._plans) >= _PLAN_CACHE_LIMIT:
-                self._plans.clear()
-            plan = self._plans[(statement, keys)] = _plan(statement, keys, dialect) or _NO_PLAN
-        return None if plan is _NO_PLAN else plan
+                self._commit_seconds += seconds
 
     def _finish(self, batch: list[_Request]) -> None:
         waiters = [request.done for request in batch if request.done is not None]
@@ -384,6 +430,12 @@ class Writer:
         if waiters:
             assert self._token is not None
             self._token.run_sync_soon(_wake, waiters)
+
+
+@contextmanager
+def _local(conn: Connection) -> Iterator[Transaction]:
+    with conn:
+        yield Executor(conn).transaction
 
 
 def _reset(conn: Connection) -> None:

@@ -18,6 +18,7 @@ from smsgw.keys import set_disabled
 from smsgw.store.schema import messages, segments
 
 from .harness import gateway_with_sims, number
+from .store_faults import next_commit_unanswered
 
 
 async def test_accepted_only_after_commit_and_client_ref_idempotent(tmp_path: Path, db_url: str | None) -> None:
@@ -43,6 +44,25 @@ async def test_accepted_only_after_commit_and_client_ref_idempotent(tmp_path: Pa
                                                           "client_ref": "order-1"}, key=other_key)
             assert third.status_code == 202 and third.json()["id"] != body["id"]
             await h.wait_status(body["id"], {"delivered"})
+
+
+async def test_an_unconfirmed_commit_is_a_503_to_retry_and_the_retry_finds_the_message(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commit happened but its answer was lost (e.g. the writer process died): the client
+    is told to retry, not that it failed for good, and its retry under the same client_ref
+    gets the stored message instead of a second one."""
+    body = {"to": number("smpp", 1), "text": "x", "client_ref": "order-9"}
+    with trio.fail_after(20):
+        async with gateway_with_sims(tmp_path, protocols=("smpp",)) as h:
+            with next_commit_unanswered(monkeypatch):
+                refused = await h.call("POST", "/v1/messages", body)
+            assert refused.status_code == 503, refused.text
+            assert refused.json()["error"]["code"] == "store_unavailable"
+            assert refused.headers["retry-after"] == "1"
+            retried = await h.call("POST", "/v1/messages", body)
+            assert retried.status_code == 202, retried.text
+            assert h.read_db(lambda conn: conn.execute(select(messages.c.id)).scalars().all()) == [
+                int(retried.json()["id"])]
 
 
 async def test_refusals_have_their_codes(tmp_path: Path, db_url: str | None) -> None:

@@ -102,7 +102,8 @@ async def test_sigkill_mid_batch_then_restart_reaches_final_states(tmp_path: Pat
     sim_port, http_port = _free_port(), _free_port()
     base = f"http://127.0.0.1:{http_port}"
     record = tmp_path / "record.jsonl"
-    config = write_config(tmp_path, {"smpp": sim_port}, gateway={"http": f"127.0.0.1:{http_port}"},
+    config = write_config(tmp_path, {"smpp": sim_port},
+                          gateway={"http": f"127.0.0.1:{http_port}", "store_writer": "process"},  # as deployed
                           smpp={"binds": BINDS, "window": WINDOW, "tps": 4000})
     url = f"sqlite:///{tmp_path / 'smsgw.db'}"
     smsgw = [str(BIN / "smsgw"), "--config", str(config)]

@@ -44,6 +44,7 @@ def test_minimal_defaults(tmp_path: Path) -> None:
     assert channel.prefixes == ("139",) and channel.binds == 1 and channel.window == 16
     assert config.gateway.http_port == 8080
     assert config.gateway.database == f"sqlite:///{(tmp_path / 'var/smsgw.db').resolve()}"
+    assert config.gateway.store_writer == "process"
 
 
 @pytest.mark.parametrize(("written", "days"), [(None, 0.0), ("0", 0.0), ("1", 1.0), ("7.5", 7.5), ("90", 90.0)])
@@ -81,6 +82,8 @@ def test_env_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         (("[routes]", "[gateway]\ndrain_timeout = inf\n[routes]"), "gateway.drain_timeout: expected a positive number"),
         (('host = "127.0.0.1"', 'host = "127.0.0.1"\ntps = nan'), "channel[0] (a).tps: expected a positive number"),
         (("[routes]", "[policy]\nkey_tps = nan\n[routes]"), "policy.key_tps: expected 0 (no quota) or a positive"),
+        (("[routes]", '[gateway]\nstore_writer = "fork"\n[routes]'),
+         "gateway.store_writer: expected one of process, thread"),
     ],
 )
 def test_errors_name_file_key_and_expectation(tmp_path: Path, change: tuple[str, str], message: str) -> None:

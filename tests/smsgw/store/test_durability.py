@@ -7,8 +7,10 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from smsgw.store.engine import make_engine
@@ -32,7 +34,7 @@ CHILD = textwrap.dedent("""
                         "expires_at": 0.0}
 
     async def main():
-        async with Writer(make_engine(sys.argv[1])) as writer:
+        async with Writer(make_engine(sys.argv[1]), process=sys.argv[2] == "process") as writer:
             async with trio.open_nursery() as nursery:
                 for request in range(50):
                     nursery.start_soon(writer.execute, [row(request * 20 + i) for i in range(20)])
@@ -46,18 +48,25 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def test_rows_acknowledged_before_sigkill_are_there_after(db_url: str) -> None:
+@pytest.mark.parametrize("mode", ["thread", "process"])
+def test_rows_acknowledged_before_sigkill_are_there_after(db_url: str, mode: str) -> None:
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, db_url], cwd=ROOT, stdout=subprocess.PIPE, text=True,
+        [sys.executable, "-c", CHILD, db_url, mode], cwd=ROOT, stdout=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     try:
         assert child.stdout is not None
         assert child.stdout.readline() == "committed\n"
+        writers = children(child.pid)
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=10)
     assert child.returncode == -signal.SIGKILL
+    assert len(writers) == (mode == "process")
+    deadline = time.monotonic() + 30
+    while any(alive(pid) for pid in writers):  # the writer process ends with its daemon
+        assert time.monotonic() < deadline, "the writer process outlived the killed daemon"
+        time.sleep(0.05)
     engine = make_engine(db_url)
     try:
         with engine.connect() as conn:
@@ -65,3 +74,17 @@ def test_rows_acknowledged_before_sigkill_are_there_after(db_url: str) -> None:
             assert conn.execute(acknowledged).scalar_one() == 1000
     finally:
         engine.dispose()
+
+
+def children(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(line) for line in out.split()]
+
+
+def alive(pid: int) -> bool:
+    """Running, as opposed to gone or a zombie waiting for init to reap it."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

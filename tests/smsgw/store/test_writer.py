@@ -28,6 +28,13 @@ from .helpers import (
     write_lock,
 )
 
+
+@pytest.fixture(params=[False, True], ids=["thread", "process"])
+def process(request: pytest.FixtureRequest) -> bool:
+    """Where the transactions run: the writer thread, or the writer process (writer_process.py)."""
+    return bool(request.param)
+
+
 _DML = re.compile(r"^(INSERT) INTO (\w+)|^(UPDATE) (\w+)")
 
 
@@ -45,8 +52,9 @@ def record_statements(engine: Engine) -> list[tuple[str, int]]:
     return calls
 
 
-async def test_execute_returns_after_commit_visible_to_a_fresh_connection(engine: Engine, db_url: str) -> None:
-    async with Writer(engine) as writer:
+async def test_execute_returns_after_commit_visible_to_a_fresh_connection(engine: Engine, db_url: str,
+                                                                          process: bool) -> None:
+    async with Writer(engine, process=process) as writer:
         await writer.execute([message(1), segment(1)])
         fresh = make_engine(db_url)
         try:
@@ -133,7 +141,7 @@ async def test_many_callers_share_one_commit_and_keep_their_order(engine: Engine
         assert statuses(conn) == {100: "accepted"} | dict.fromkeys(range(1, 51), "sent")
 
 
-async def test_a_failing_request_fails_alone(engine: Engine) -> None:
+async def test_a_failing_request_fails_alone(engine: Engine, process: bool) -> None:
     outcomes: dict[int, BaseException | None] = {}
 
     async def call(id: int, client_ref: str) -> None:
@@ -143,7 +151,7 @@ async def test_a_failing_request_fails_alone(engine: Engine) -> None:
         except WriteFailed as exc:
             outcomes[id] = exc
 
-    async with Writer(engine) as writer:
+    async with Writer(engine, process=process) as writer:
         await writer.execute([message(1, client_ref="dup")])
         async with trio.open_nursery() as nursery:
             with write_lock(engine):
@@ -164,16 +172,16 @@ async def test_a_failing_request_fails_alone(engine: Engine) -> None:
         assert seg_ids == {*range(10, 15), *range(16, 20)}  # the failing request's segment too
 
 
-async def test_duplicate_primary_key_names_the_primary_key(engine: Engine) -> None:
-    async with Writer(engine) as writer:
+async def test_duplicate_primary_key_names_the_primary_key(engine: Engine, process: bool) -> None:
+    async with Writer(engine, process=process) as writer:
         await writer.execute([message(1)])
         with pytest.raises(UniqueViolation) as caught:
             await writer.execute([message(1)])
     assert caught.value.constraint == "pk_messages"
 
 
-async def test_a_malformed_op_fails_its_caller_and_the_writer_goes_on(engine: Engine) -> None:
-    async with Writer(engine) as writer:
+async def test_a_malformed_op_fails_its_caller_and_the_writer_goes_on(engine: Engine, process: bool) -> None:
+    async with Writer(engine, process=process) as writer:
         with pytest.raises(WriteFailed):
             await writer.execute([(message(1)[0], {"id": 1})])  # NOT NULL columns missing
         await writer.execute([message(2)])
@@ -181,8 +189,8 @@ async def test_a_malformed_op_fails_its_caller_and_the_writer_goes_on(engine: En
         assert set(statuses(conn)) == {2}
 
 
-async def test_execute_nowait_failures_are_logged_and_counted(engine: Engine) -> None:
-    async with Writer(engine) as writer:
+async def test_execute_nowait_failures_are_logged_and_counted(engine: Engine, process: bool) -> None:
+    async with Writer(engine, process=process) as writer:
         await writer.execute([message(1)])
         with structlog.testing.capture_logs() as logs:
             writer.execute_nowait([message(1)])
@@ -216,8 +224,8 @@ async def test_a_failed_commit_is_reported_as_unknown_outcome_and_not_retried(en
         assert set(statuses(conn)) == {1, 4} or set(statuses(conn)) == {1, 2, 4}
 
 
-async def test_batches_respect_max_batch_ops_but_never_split_a_request(engine: Engine) -> None:
-    async with Writer(engine, max_batch_ops=10) as writer:
+async def test_batches_respect_max_batch_ops_but_never_split_a_request(engine: Engine, process: bool) -> None:
+    async with Writer(engine, max_batch_ops=10, process=process) as writer:
         with write_lock(engine):
             writer.execute_nowait([message(1000)])
             await wait_taken(writer)
@@ -230,8 +238,8 @@ async def test_batches_respect_max_batch_ops_but_never_split_a_request(engine: E
         assert count(conn) == 56
 
 
-async def test_aclose_commits_everything_queued_then_refuses_work(engine: Engine) -> None:
-    async with Writer(engine) as writer:
+async def test_aclose_commits_everything_queued_then_refuses_work(engine: Engine, process: bool) -> None:
+    async with Writer(engine, process=process) as writer:
         for id in range(1, 2001):
             writer.execute_nowait([message(id)])
     with engine.connect() as conn:
@@ -249,9 +257,9 @@ def pg_engine(engine: Engine) -> Engine:
     return engine
 
 
-async def test_the_writer_reconnects_after_losing_its_postgresql_connection(pg_engine: Engine) -> None:
+async def test_the_writer_reconnects_after_losing_its_postgresql_connection(pg_engine: Engine, process: bool) -> None:
     engine = pg_engine
-    async with Writer(engine) as writer:
+    async with Writer(engine, process=process) as writer:
         await writer.execute([message(1)])
         with engine.begin() as conn:
             terminated = conn.execute(text(
