@@ -250,9 +250,11 @@ class Dispatcher:
             self._batch_live.pop(meta.id, None)
 
     async def _restore(self) -> None:
-        """Parked receipts and MO parts survive restarts: reload the recent ones."""
+        """Parked receipts and MO parts survive restarts: reload the recent ones. The newest
+        receipts are read, but parked oldest first, as they arrived: a later receipt for the same
+        operator id replaces an earlier one (ENROUTE, then DELIVRD), and the oldest are evicted first."""
         since = self.wall_clock() - self.config.gateway.validity
-        for row in await self.store.read(q.unmatched_since, since, _PARKED_LIMIT):
+        for row in reversed(await self.store.read(q.unmatched_since, since, _PARKED_LIMIT)):
             self._parked[(row.channel, row.smsc_key)] = Receipt(row.smsc_id, row.stat or "", row.err or "",
                                                                row.stat == "DELIVRD", True)
         now = trio.current_time()

@@ -208,6 +208,7 @@ def pending_mo_parts(conn: Connection) -> list[Any]:
 
 
 def unmatched_since(conn: Connection, since: float, limit: int) -> list[Any]:
+    """The newest ``limit`` receipts still unmatched since ``since``, newest first."""
     u = unmatched_reports.c
     return list(
         conn.execute(

@@ -1,0 +1,107 @@
+"""The dispatcher on its own: a fresh SQLite file, one channel that never binds (nothing listens
+on its port), and the test playing the channel's part (``submitted``, ``inbound``)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import trio
+from sqlalchemy import insert, select
+
+from smsgw import queries as q
+from smsgw.channel import Job
+from smsgw.config import load
+from smsgw.dispatch import Dispatcher
+from smsgw.intake import Intake
+from smsgw.keys import new_key
+from smsgw.link import Outcome, SubmitResult
+from smsgw.store import migrate
+from smsgw.store.ids import IdGenerator
+from smsgw.store.schema import messages, unmatched_reports
+from smsgw.store.store import Store, open_store
+from tests.e2e.harness import closed_port, write_config
+
+CHANNEL = "smpp-sim"
+KEY = new_key("test")
+
+
+@dataclass
+class Bench:
+    dispatcher: Dispatcher
+    store: Store
+    nursery: trio.Nursery
+
+    async def start(self) -> None:
+        """Run the dispatcher as ``serve`` does: restore, then feed the channel's queue."""
+        await self.nursery.start(self.dispatcher.run)
+
+    async def message(self, text: str = "hello", *, to: str = "13000000001", expires_in: float = 3600.0) -> int:
+        """Store one message as POST /v1/messages does, valid for ``expires_in`` more seconds."""
+        intake = Intake(self.dispatcher)
+        draft = intake.draft({"to": to, "text": text}, KEY)
+        message_id = self.dispatcher.ids.next()
+        now = time.time()
+        ops = intake.ops(KEY.id, draft, message_id, now)
+        ops[0][1]["expires_at"] = now + expires_in
+        await self.store.execute(ops)
+        return message_id
+
+    async def jobs(self, count: int) -> list[Job]:
+        """Wait until the feeder has queued ``count`` jobs; take them off the queue."""
+        queue = self.dispatcher.channels[CHANNEL].queue
+        with trio.fail_after(5):
+            while len(queue) < count:
+                await trio.sleep(0.01)
+        taken = list(queue)
+        queue.clear()
+        return taken
+
+    def submitted(self, job: Job, smsc_id: str) -> None:
+        """The operator took ``job`` and gave it ``smsc_id``."""
+        self.dispatcher.submitted(CHANNEL, job, SubmitResult(Outcome.OK, "0", "", smsc_id), 0.0, 0.0)
+
+    async def row(self, message_id: int) -> Any:
+        """The message's row once every write queued so far has committed."""
+        await self.store.execute([(q.BARRIER, {})])
+        return await self.store.read(lambda conn: conn.execute(
+            select(messages).where(messages.c.id == message_id)).one())
+
+    async def status(self, message_id: int, wanted: str) -> Any:
+        """The message's row once its status is ``wanted`` (submit marks are written a moment
+        after ``submitted``); its last status if that takes over 3 s."""
+        with trio.move_on_after(3):
+            while (await self.row(message_id)).status != wanted:
+                await trio.sleep(0.01)
+        return await self.row(message_id)
+
+
+@asynccontextmanager
+async def bench(tmp_path: Path) -> AsyncIterator[Bench]:
+    config = load(write_config(tmp_path, {"smpp": closed_port()}))
+    migrate.upgrade(config.gateway.database)
+    async with open_store(config.gateway.database) as store, trio.open_nursery() as nursery:
+        yield Bench(Dispatcher(config, store, IdGenerator(0)), store, nursery)
+        nursery.cancel_scope.cancel()
+
+
+async def test_parked_receipts_are_reloaded_oldest_first(tmp_path: Path) -> None:
+    """Two receipts parked for one operator id before a restart (ACCEPTD, then DELIVRD): the later
+    one is what the submit response finds after it, as it would have before (reloaded newest
+    first, the older intermediate receipt won and the message never became final)."""
+    with trio.fail_after(10):
+        async with bench(tmp_path) as b:
+            message_id = await b.message()
+            now = time.time()
+            await b.store.execute([(insert(unmatched_reports), {
+                "channel": CHANNEL, "smsc_id": "7f", "smsc_key": b.dispatcher.links[CHANNEL].dlr_key("7f"),
+                "stat": stat, "err": "000", "received_at": now - age, "raw": None, "matched_message_id": None,
+            }) for stat, age in (("ACCEPTD", 2.0), ("DELIVRD", 1.0))])
+            await b.start()
+            [job] = await b.jobs(1)
+            b.submitted(job, "7f")
+            assert (await b.status(message_id, "delivered")).status == "delivered"
