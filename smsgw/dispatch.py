@@ -160,6 +160,7 @@ class Dispatcher:
         self._wake = {name: trio.lowlevel.ParkingLot() for name in self.channels}
         self._fresh = dict.fromkeys(self.channels, False)  # accepted() since the feeder's last read
         self._mo = Reassembler(_MO_MAX_AGE)
+        self._mo_lock = trio.Lock()  # held from reassembling MO parts until their write committed
         self.callback_observers: list[Callable[[], None]] = []  # a callback row was queued
         # Whole MO messages as (channel, from, to, text, wall, ops); an observer may append ops to the
         # MO's own transaction (e.g. an unsubscribe reply blacklists its sender atomically with it).
@@ -414,13 +415,27 @@ class Dispatcher:
         self.store.execute_nowait(ops.ops())
 
     async def inbound(self, channel: str, items: list[Receipt | MoPart]) -> None:
+        groups = {((channel, item.source, item.dest), *item.concat[:2]) for item in items
+                  if isinstance(item, MoPart) and item.concat is not None}
+        if not groups:
+            await self._store_inbound(channel, items, self._mo)  # no part of a long MO: nothing to reassemble
+            return
+        # Reassembly changes only once its write has committed, one write at a time: a part resent
+        # after its message was completed is acknowledged unstored, so that message must be stored
+        # (a failed write, or a crash before another bind's write committed, lost it).
+        async with self._mo_lock:
+            mo = self._mo.fork(groups)
+            await self._store_inbound(channel, items, mo)
+            self._mo.merge(mo)
+
+    async def _store_inbound(self, channel: str, items: list[Receipt | MoPart], mo: Reassembler) -> None:
         link, wall = self.links[channel], self.wall_clock()
         ops = GroupedOps()  # receipts
         mo_ops: list[Any] = []
         misses: list[tuple[str, Receipt]] = []
         for item in items:
             if isinstance(item, MoPart):
-                self._mo_part(channel, item, wall, mo_ops)
+                self._mo_part(channel, item, wall, mo_ops, mo)
                 continue
             key = _key(link.dlr_key, item.smsc_id)
             hit = self._sent.get((channel, key))
@@ -518,16 +533,16 @@ class Dispatcher:
                 observer()
 
     # ----------------------------------------------------------------------- MO
-    def _mo_part(self, channel: str, part: MoPart, wall: float, ops: list[Any]) -> None:
+    def _mo_part(self, channel: str, part: MoPart, wall: float, ops: list[Any], mo: Reassembler) -> None:
         if part.concat is None:
             self._mo_message(channel, part.source, part.dest, part.text, wall, ops)
             return
         reference, total, index = part.concat
         payload = part.text.encode("utf-8")
         group = (channel, part.source, part.dest)
-        if self._mo.completed_repeat(group, reference, total, index, payload):
+        if mo.completed_repeat(group, reference, total, index, payload):
             return  # a part of a message already stored: storing it again would leave a row for ever
-        whole = self._mo.add(group, reference, total, index, payload, trio.current_time())
+        whole = mo.add(group, reference, total, index, payload, trio.current_time())
         if whole is None:
             # An operator resends a deliver whose response it missed (the line dropped after our
             # commit): a plain INSERT of the same part would violate the key, fail the whole
@@ -588,19 +603,22 @@ class Dispatcher:
             expired[row.id] = None
         while len(expired) > _EXPIRED_LIMIT:
             del expired[next(iter(expired))]
-        mo_ops: list[Any] = []
-        for group in self._mo.expire(trio.current_time()):
-            channel, source, dest = group.key  # type: ignore[misc]
-            mo_ops.append((q.DELETE_MO_PARTS, {"ch": channel, "src": source, "ref": group.reference,
-                                               "tot": group.total}))
-            self._mo_message(channel, source, dest, group.joined().decode("utf-8", "replace"), wall, mo_ops)
-        if ops or mo_ops:
-            try:
-                await self.store.execute(ops.ops() + mo_ops)
-            except WriteFailed:
-                for row in rows:  # not finalized after all (or not known to be): the next run does it
-                    expired.pop(row.id, None)
-                raise
+        async with self._mo_lock:  # MO groups are dropped only once their flush is stored
+            now = trio.current_time()
+            mo_ops: list[Any] = []
+            for group in self._mo.stale(now):
+                channel, source, dest = group.key  # type: ignore[misc]
+                mo_ops.append((q.DELETE_MO_PARTS, {"ch": channel, "src": source, "ref": group.reference,
+                                                   "tot": group.total}))
+                self._mo_message(channel, source, dest, group.joined().decode("utf-8", "replace"), wall, mo_ops)
+            if ops or mo_ops:
+                try:
+                    await self.store.execute(ops.ops() + mo_ops)
+                except WriteFailed:
+                    for row in rows:  # not finalized after all (or not known to be): the next run does it
+                        expired.pop(row.id, None)
+                    raise
+            self._mo.expire(now)
         return len(rows)
 
 

@@ -4,26 +4,30 @@ on its port), and the test playing the channel's part (``submitted``, ``inbound`
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 import trio
 from sqlalchemy import insert, select
 
+from smsgw import dispatch
 from smsgw import queries as q
 from smsgw.channel import Job
 from smsgw.config import load
 from smsgw.dispatch import Dispatcher
 from smsgw.intake import Intake
 from smsgw.keys import new_key
-from smsgw.link import Outcome, SubmitResult
+from smsgw.link import MoPart, Outcome, SubmitResult
 from smsgw.store import migrate
+from smsgw.store.errors import WriteFailed
 from smsgw.store.ids import IdGenerator
-from smsgw.store.schema import messages, unmatched_reports
+from smsgw.store.schema import messages, mo_messages, mo_parts, unmatched_reports
 from smsgw.store.store import Store, open_store
+from smsgw.store.writer import Op
 from tests.e2e.harness import closed_port, write_config
 
 CHANNEL = "smpp-sim"
@@ -71,6 +75,13 @@ class Bench:
         return await self.store.read(lambda conn: conn.execute(
             select(messages).where(messages.c.id == message_id)).one())
 
+    async def mo(self) -> tuple[list[str], int]:
+        """The MO texts stored, and the count of parts stored for a message still incomplete."""
+        await self.store.execute([(q.BARRIER, {})])
+        return await self.store.read(lambda conn: (
+            list(conn.execute(select(mo_messages.c.text).order_by(mo_messages.c.id)).scalars()),
+            len(conn.execute(select(mo_parts)).all())))
+
     async def status(self, message_id: int, wanted: str) -> Any:
         """The message's row once its status is ``wanted`` (submit marks are written a moment
         after ``submitted``); its last status if that takes over 3 s."""
@@ -105,3 +116,77 @@ async def test_parked_receipts_are_reloaded_oldest_first(tmp_path: Path) -> None
             [job] = await b.jobs(1)
             b.submitted(job, "7f")
             assert (await b.status(message_id, "delivered")).status == "delivered"
+
+
+def mo_part(index: int, total: int = 2, text: str | None = None) -> MoPart:
+    text = text or f"part {index} "
+    return MoPart("13900000001", "10690000", text.encode(), 0, text, (77, total, index))
+
+
+def failing_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every write fails (the database locked) until the test puts ``Store.execute`` back."""
+
+    async def execute(self: Store, ops: Sequence[Op]) -> None:
+        raise WriteFailed("database is locked (test)")
+
+    monkeypatch.setattr(Store, "execute", execute)
+
+
+async def test_a_long_mo_whose_last_part_failed_to_store_is_stored_when_it_comes_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The write of the part that completes a long MO fails: the session drops unacknowledged and
+    the operator sends the part again. It must be stored then (the message was already taken as
+    complete in memory, so the resent part was acknowledged as a repeat and the MO was lost)."""
+    real = Store.execute
+    with trio.fail_after(10):
+        async with bench(tmp_path) as b:
+            await b.dispatcher.inbound(CHANNEL, [mo_part(1)])
+            failing_writes(monkeypatch)
+            with pytest.raises(WriteFailed):
+                await b.dispatcher.inbound(CHANNEL, [mo_part(2)])
+            monkeypatch.setattr(Store, "execute", real)
+            await b.dispatcher.inbound(CHANNEL, [mo_part(2)])
+            assert await b.mo() == (["part 1 part 2 "], 0)
+
+
+async def test_a_repeated_mo_part_is_acknowledged_only_once_its_message_is_stored(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two binds: the last part arrives on one, and again on the other (the operator missed the
+    first answer) while the first one's write is still running. The repeat is acknowledged only
+    after that write committed, so a crash in between cannot lose an acknowledged part."""
+    real = Store.execute
+    writing = trio.Event()
+
+    async def slow_execute(self: Store, ops: Sequence[Op]) -> None:
+        writing.set()
+        await trio.sleep(0.3)
+        await real(self, ops)
+
+    with trio.fail_after(10):
+        async with bench(tmp_path) as b, trio.open_nursery() as nursery:
+            await b.dispatcher.inbound(CHANNEL, [mo_part(1)])
+            monkeypatch.setattr(Store, "execute", slow_execute)
+            nursery.start_soon(b.dispatcher.inbound, CHANNEL, [mo_part(2)])
+            await writing.wait()
+            await b.dispatcher.inbound(CHANNEL, [mo_part(2)])  # returns when it may be acknowledged
+            monkeypatch.setattr(Store, "execute", real)
+            assert await b.mo() == (["part 1 part 2 "], 0)
+
+
+async def test_an_mo_flush_whose_write_failed_is_done_by_the_next_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long MO that never completes is stored as it is after a while; if that write fails,
+    the next expiry run stores it (the group was dropped from memory first, and its parts
+    stayed in ``mo_parts`` until a restart)."""
+    monkeypatch.setattr(dispatch, "_MO_MAX_AGE", 0.05)
+    real = Store.execute
+    with trio.fail_after(10):
+        async with bench(tmp_path) as b:
+            await b.dispatcher.inbound(CHANNEL, [mo_part(1, total=3)])
+            await trio.sleep(0.1)
+            failing_writes(monkeypatch)
+            with pytest.raises(WriteFailed):
+                await b.dispatcher.expire_once()
+            monkeypatch.setattr(Store, "execute", real)
+            await b.dispatcher.expire_once()
+            assert await b.mo() == (["part 1 "], 0)
