@@ -333,28 +333,36 @@ class Dispatcher:
                     if len(self._long) > _LONG_LIMIT:
                         del self._long[next(iter(self._long))]
             meta.unsent = 0
-            if row.expires_at < now:
-                expired.append(meta)
-                continue
+            late = row.expires_at < now
             for index, pdu in enumerate(pdus, 1):
                 done = row.done.get(index)
                 if done is not None:
                     if meta.statuses[index - 1] == "accepted":  # else this record knows better (a receipt)
                         meta.statuses[index - 1] = done
                     continue
-                meta.unsent += 1
-                jobs.append(Job(row.id, index, len(pdus), pdu, meta=meta))
-            if batch_id is not None and meta.unsent:
+                if not late:
+                    meta.unsent += 1
+                    jobs.append(Job(row.id, index, len(pdus), pdu, meta=meta))
+            if late:
+                expired.append(meta)
+            elif batch_id is not None and meta.unsent:
                 meta.live = meta.unsent
                 self._batch_live[row.id] = meta
         self.stats.accepted_loaded += len(rows)
         if expired:
             ops = GroupedOps()
             for meta in expired:
-                self._finalize(meta, "expired", "validity_expired",
-                               "the validity period ended before the message could be sent", now, ops)
+                self._too_late(meta, now, ops)
             self.store.execute_nowait(ops.ops())
         return jobs
+
+    def _too_late(self, meta: MessageMeta, wall: float, ops: GroupedOps) -> None:
+        """The message's validity ended before all its parts were sent: none is sent any more.
+        One never sent is expired now; one sent in part waits like a sent message for the
+        receipts of its sent parts until the expiry job ends it (``no_receipt``)."""
+        if all(status == "accepted" for status in meta.statuses):
+            self._finalize(meta, "expired", "validity_expired",
+                           "the validity period ended before the message could be sent", wall, ops)
 
     # ------------------------------------------------------- channel outcomes (sink)
     def submitted(self, channel: str, job: Job, result: SubmitResult, sent_at: float, now: float) -> None:
@@ -592,9 +600,12 @@ class Dispatcher:
         ops = GroupedOps()
         for row in rows:
             meta = MessageMeta(row.id, row.key_id, row.to_number, row.client_ref, row.callback_url, [])
-            if row.status == "accepted":  # never sent (e.g. the operator unreachable all along)
+            if not row.sent:  # never sent (e.g. the operator unreachable all along)
                 self._finalize(meta, "expired", "validity_expired",
                                "the validity period ended before the message could be sent", wall, ops)
+            elif row.status == "accepted":  # a long message of which some parts were sent
+                self._finalize(meta, "expired", "no_receipt",
+                               "the validity period ended before every part was sent and reported", wall, ops)
             else:
                 self._finalize(meta, "expired", "no_receipt", "no final receipt within the validity period", wall,
                                ops)

@@ -21,7 +21,7 @@ from smsgw.config import load
 from smsgw.dispatch import Dispatcher
 from smsgw.intake import Intake
 from smsgw.keys import new_key
-from smsgw.link import MoPart, Outcome, SubmitResult
+from smsgw.link import MoPart, Outcome, Receipt, SubmitResult
 from smsgw.store import migrate
 from smsgw.store.errors import WriteFailed
 from smsgw.store.ids import IdGenerator
@@ -190,3 +190,30 @@ async def test_an_mo_flush_whose_write_failed_is_done_by_the_next_run(
             monkeypatch.setattr(Store, "execute", real)
             await b.dispatcher.expire_once()
             assert await b.mo() == (["part 1 "], 0)
+
+
+LONG = "长" * 200  # UCS-2: three parts
+
+
+async def test_a_message_sent_in_part_is_not_expired_as_never_sent(tmp_path: Path) -> None:
+    """A long message whose first part went out before a restart, loaded after its validity
+    ended: its other parts are not sent, and it ends like a sent message without a final
+    receipt (``no_receipt``), not as ``validity_expired`` (never sent); a receipt of the sent
+    part still counts until then."""
+    with trio.fail_after(10):
+        async with bench(tmp_path) as b:
+            sent, failed, unsent = [await b.message(LONG, expires_in=-1) for _ in range(3)]
+            await b.store.execute([(q.SEGMENT_SUBMITTED, {"m_id": m_id, "m_idx": 1, "smsc_id": smsc_id,
+                                                          "smsc_key": smsc_id, "at": time.time(), "tries": 1})
+                                   for m_id, smsc_id in ((sent, "a1"), (failed, "b1"))])
+            await b.start()
+            with trio.fail_after(5):
+                while b.dispatcher.stats.accepted_loaded < 3:
+                    await trio.sleep(0.01)
+            assert not b.dispatcher.channels[CHANNEL].queue
+            assert (await b.status(unsent, "expired")).error_code == "validity_expired"
+            assert (await b.row(sent)).status == (await b.row(failed)).status == "accepted"
+            await b.dispatcher.inbound(CHANNEL, [Receipt("b1", "UNDELIV", "001", False, True)])
+            assert await b.dispatcher.expire_once() == 1
+            assert [((row := await b.row(m_id)).status, row.error_code) for m_id in (sent, failed)] == [
+                ("expired", "no_receipt"), ("failed", "UNDELIV")]
