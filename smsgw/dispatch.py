@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import collections
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -112,6 +113,8 @@ class MessageMeta:
     batch_id: int | None = None
     live: int = 0  # a batch message's jobs in a queue or a window
     sent_at: float = 0.0  # wall time of its first submit response (submit -> report latency)
+    expires_at: float = math.inf  # end of its validity: a job taken later is not sent
+    out: bool = False  # a job of it was handed to a session: it may have reached the operator
 
 
 @dataclass(slots=True)
@@ -209,7 +212,7 @@ class Dispatcher:
         self.held_batches.add(batch_id)
         for channel in self.channels.values():
             queue = channel.queue
-            kept = [job for job in queue if not self.withdrawn(job)]
+            kept = [job for job in queue if not self._dropped(job)]
             if len(kept) != len(queue):
                 queue.clear()
                 queue.extend(kept)
@@ -231,19 +234,36 @@ class Dispatcher:
         return {mid for mid, meta in self._batch_live.items() if meta.batch_id == batch_id}
 
     def withdrawn(self, job: Job) -> bool:
-        """ChannelSink: drop a job when it is taken if its batch is held (its row stays held) or
-        its message is final already (a segment failed, or it expired)."""
-        meta: MessageMeta | None = job.meta
-        if (meta is not None and meta.final is not None) or (self._expired and job.message_id in self._expired):
+        """ChannelSink: drop a job when it is taken if ``_dropped``; else it goes out now."""
+        if self._dropped(job):
+            return True
+        job.meta.out = True
+        return False
+
+    def _dropped(self, job: Job) -> bool:
+        """Whether a job must not be sent: its batch is held (its row stays held), its message is
+        final already (a segment failed, or the expiry job expired it) or its validity has ended
+        (checked here too, or it could go out until the next expiry run, 30 s later)."""
+        meta: MessageMeta = job.meta
+        if meta.final is not None or (self._expired and job.message_id in self._expired):
             # final already: another segment failed (the rest would be charged for a broken text), or
             # the validity ended while it was queued
-            if meta is not None and meta.batch_id is not None:
+            if meta.batch_id is not None:
                 self._unlive(meta)
             return True
-        if meta is None or meta.batch_id is None or meta.batch_id not in self.held_batches:
-            return False
-        self._unlive(meta)
-        return True
+        if meta.batch_id is not None and meta.batch_id in self.held_batches:
+            self._unlive(meta)
+            return True
+        wall = self.wall_clock()
+        if meta.expires_at < wall:
+            if meta.batch_id is not None:
+                self._unlive(meta)
+            ops = GroupedOps()
+            self._too_late(meta, wall, ops)
+            if ops:
+                self.store.execute_nowait(ops.ops())
+            return True
+        return False
 
     def _unlive(self, meta: MessageMeta) -> None:
         meta.live -= 1
@@ -332,7 +352,7 @@ class Dispatcher:
                     self._long[row.id] = meta
                     if len(self._long) > _LONG_LIMIT:
                         del self._long[next(iter(self._long))]
-            meta.unsent = 0
+            meta.unsent, meta.expires_at = 0, row.expires_at
             late = row.expires_at < now
             for index, pdu in enumerate(pdus, 1):
                 done = row.done.get(index)
@@ -358,9 +378,9 @@ class Dispatcher:
 
     def _too_late(self, meta: MessageMeta, wall: float, ops: GroupedOps) -> None:
         """The message's validity ended before all its parts were sent: none is sent any more.
-        One never sent is expired now; one sent in part waits like a sent message for the
-        receipts of its sent parts until the expiry job ends it (``no_receipt``)."""
-        if all(status == "accepted" for status in meta.statuses):
+        One never sent is expired now; one sent in part (or with a part in a window) waits like a
+        sent message for the receipts of its sent parts until the expiry job ends it (``no_receipt``)."""
+        if not meta.out and all(status == "accepted" for status in meta.statuses):
             self._finalize(meta, "expired", "validity_expired",
                            "the validity period ended before the message could be sent", wall, ops)
 

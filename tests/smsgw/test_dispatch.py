@@ -217,3 +217,27 @@ async def test_a_message_sent_in_part_is_not_expired_as_never_sent(tmp_path: Pat
             assert await b.dispatcher.expire_once() == 1
             assert [((row := await b.row(m_id)).status, row.error_code) for m_id in (sent, failed)] == [
                 ("expired", "no_receipt"), ("failed", "UNDELIV")]
+
+
+async def test_a_job_taken_after_its_validity_ended_is_expired_not_sent(tmp_path: Path) -> None:
+    """The sender asks ``withdrawn`` right before it sends a job: a message whose validity ended
+    while it was queued is expired then (``validity_expired``), not sent up to 30 s late until
+    the expiry job noticed. A long message with a part already handed out sends no more parts
+    and is left to the expiry job (``no_receipt``)."""
+    with trio.fail_after(10):
+        async with bench(tmp_path) as b:
+            stored = time.time()
+            short = await b.message(expires_in=1.0)
+            long = await b.message(LONG, expires_in=1.0)
+            valid = await b.message()
+            await b.start()
+            one, first, second, third, other = await b.jobs(5)
+            withdrawn = b.dispatcher.withdrawn
+            assert not withdrawn(first) and not withdrawn(other)
+            b.submitted(first, "c1")
+            await trio.sleep(stored + 1.1 - time.time())
+            assert withdrawn(one) and withdrawn(second) and withdrawn(third)
+            assert (await b.status(short, "expired")).error_code == "validity_expired"
+            assert [(await b.row(m_id)).status for m_id in (long, valid)] == ["accepted", "accepted"]
+            assert await b.dispatcher.expire_once() == 1
+            assert (await b.row(long)).error_code == "no_receipt"
