@@ -21,6 +21,7 @@ from .http.errors import AuthError, HTTPError
 from .http.multipart import MultipartError, MultipartParser, PartData, PartEnd, PartStart, boundary_of
 from .http.router import ResponseSpec
 from .http.types import Request, Response, json_response
+from .stats import BadParameter, parse_bounds
 from .store.schema import batch_rejects, batches, messages
 from .taxonomy import classify
 
@@ -72,8 +73,9 @@ def register(api: Api) -> Batches:
         summary="Batch history, newest first (the key's own; admin: all)",
         query={"state": {"type": "string", "enum": list(STATES)},
                "q": {"type": "string", "description": "substring of the batch's text (or first message)"},
-               "from": {"type": "number", "description": "created at or after (unix seconds)"},
-               "to": {"type": "number", "description": "created before (unix seconds)"},
+               "from": {"type": "string", "description": "created at or after: unix seconds, an ISO date or "
+                                                         "date-time (UTC unless it says), as GET /v1/stats reads it"},
+               "to": {"type": "string", "description": "created before (exclusive; an ISO date includes its day)"},
                "after": {"type": "string", "description": "the \"next\" of the previous page"},
                "limit": {"type": "integer"}})
     add("GET", "/v1/batches/{id}", routes.get_batch, auth="key", summary="Progress of a batch",
@@ -166,14 +168,17 @@ class _Routes:
         state = query.get("state") or None
         if state is not None and state not in STATES:
             raise HTTPError(400, "invalid_state", f"\"state\" must be one of {', '.join(STATES)}", "state")
-        bounds = [_number(query, name) for name in ("from", "to")]
+        try:
+            start, end = parse_bounds(query)
+        except BadParameter as exc:
+            raise HTTPError(400, f"invalid_{exc.field}", str(exc), exc.field) from None
         after_raw = query.get("after") or ""
         after = whole_number(after_raw) if after_raw else None
         if after_raw and after is None:
             raise HTTPError(400, "invalid_cursor", "\"after\" must be a cursor returned as \"next\"", "after")
         limit = page_limit(request, "50")
         rows = await self.batches.store.read(
-            _history, None if admin else key_id, state, query.get("q") or None, bounds[0], bounds[1], after, limit)
+            _history, None if admin else key_id, state, query.get("q") or None, start, end, after, limit)
         items = [describe(row) for row in rows]
         return json_response({"items": items, "next": items[-1]["id"] if len(rows) == limit else None})
 
@@ -318,16 +323,6 @@ def _header(record: list[str]) -> list[str]:
     if "" in columns or len(set(columns)) != len(columns):
         raise HTTPError(400, "invalid_header", "the CSV header has an empty or a repeated column name", "file")
     return columns
-
-
-def _number(query: dict[str, str], name: str) -> float | None:
-    raw = query.get(name) or None
-    if raw is None:
-        return None
-    try:
-        return float(raw)
-    except ValueError:
-        raise HTTPError(400, f"invalid_{name}", f"\"{name}\" must be unix seconds", name) from None
 
 
 def _csv_lines(rows: list[Any]) -> bytes:

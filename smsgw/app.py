@@ -25,7 +25,7 @@ from .api import Api
 from .callbacks import CallbackCollector, CallbackSender
 from .config import Config
 from .dispatch import Dispatcher
-from .http.server import serve_http
+from .http.server import Limits, serve_http
 from .intake import Intake
 from .metrics import Metrics
 from .queries import max_message_id
@@ -137,7 +137,8 @@ async def _serve(config: Config, url: str, task_status: trio.TaskStatus[Gateway]
             listeners = await nursery.start(
                 lambda task_status: serve_http(
                     gateway.api.handle, config.gateway.http_host, config.gateway.http_port,
-                    ssl_context=_ssl_context(config), stop=stop_http, task_status=task_status,
+                    ssl_context=_ssl_context(config), limits=Limits(upload_timeout=config.http.upload_timeout),
+                    stop=stop_http, task_status=task_status,
                 )
             )
             host, gateway.http_port = listeners[0].socket.getsockname()[:2]

@@ -75,6 +75,13 @@ class GatewayConfig:
         return int(self.http.rpartition(":")[2])
 
 
+@dataclass(frozen=True, slots=True)
+class HttpConfig:
+    """``[http]``: bounds of the HTTP server beyond its fixed ones (docs/http.md)."""
+
+    upload_timeout: float = 900.0  # seconds a request body may take from its head to its end
+
+
 TEMPLATE_KINDS = ("verification", "notification", "marketing")
 
 
@@ -117,6 +124,7 @@ class Config:
     channels: tuple[ChannelConfig, ...]
     routes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
 
     def channel(self, name: str) -> ChannelConfig | None:
         return next((c for c in self.channels if c.name == name), None)
@@ -184,6 +192,7 @@ def _name(kind: type | tuple[type, ...]) -> str:
 _GATEWAY_KEYS = {f.name for f in fields(GatewayConfig)}
 _CHANNEL_KEYS = {f.name for f in fields(ChannelConfig)}
 _POLICY_KEYS = {f.name for f in fields(PolicyConfig)}
+_HTTP_KEYS = {f.name for f in fields(HttpConfig)}
 _LIMIT_KEYS = {f.name for f in fields(FrequencyLimit)}
 
 
@@ -196,9 +205,11 @@ def load(path: str | Path) -> Config:
         raise ConfigError(f"{path}: file not found (give --config PATH)") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    top = _Reader(path, "", data, {"gateway", "routes", "channel", "policy"})
+    top = _Reader(path, "", data, {"gateway", "routes", "channel", "policy", "http"})
     gateway = _gateway(path, top.get("gateway", dict, {}))
     policy = _policy(path, top.get("policy", dict, {}))
+    http = _Reader(path, "http.", top.get("http", dict, {}), _HTTP_KEYS)
+    http_config = HttpConfig(upload_timeout=http.positive("upload_timeout", _d(HttpConfig, "upload_timeout"), float))
     routes = _routes(path, top.get("routes", dict, {}))
     raw_channels = top.get("channel", list, [], what="an array of [[channel]] tables")
     if not raw_channels:
@@ -213,7 +224,8 @@ def load(path: str | Path) -> Config:
         if names.count(name) > 1:
             raise ConfigError(f"{path}: channel[{names.index(name, names.index(name) + 1)}].name: "
                               f"duplicate channel name {name!r}; names must be unique")
-    return Config(path=path, gateway=gateway, channels=tuple(channels), routes=routes, policy=policy)
+    return Config(path=path, gateway=gateway, channels=tuple(channels), routes=routes, policy=policy,
+                  http=http_config)
 
 
 def _policy(path: Path, table: dict[str, Any]) -> PolicyConfig:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import collections
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -112,6 +113,8 @@ class MessageMeta:
     batch_id: int | None = None
     live: int = 0  # a batch message's jobs in a queue or a window
     sent_at: float = 0.0  # wall time of its first submit response (submit -> report latency)
+    expires_at: float = math.inf  # end of its validity: a job taken later is not sent
+    out: bool = False  # a job of it was handed to a session: it may have reached the operator
 
 
 @dataclass(slots=True)
@@ -160,6 +163,7 @@ class Dispatcher:
         self._wake = {name: trio.lowlevel.ParkingLot() for name in self.channels}
         self._fresh = dict.fromkeys(self.channels, False)  # accepted() since the feeder's last read
         self._mo = Reassembler(_MO_MAX_AGE)
+        self._mo_lock = trio.Lock()  # held from reassembling MO parts until their write committed
         self.callback_observers: list[Callable[[], None]] = []  # a callback row was queued
         # Whole MO messages as (channel, from, to, text, wall, ops); an observer may append ops to the
         # MO's own transaction (e.g. an unsubscribe reply blacklists its sender atomically with it).
@@ -208,7 +212,7 @@ class Dispatcher:
         self.held_batches.add(batch_id)
         for channel in self.channels.values():
             queue = channel.queue
-            kept = [job for job in queue if not self.withdrawn(job)]
+            kept = [job for job in queue if not self._dropped(job)]
             if len(kept) != len(queue):
                 queue.clear()
                 queue.extend(kept)
@@ -230,19 +234,36 @@ class Dispatcher:
         return {mid for mid, meta in self._batch_live.items() if meta.batch_id == batch_id}
 
     def withdrawn(self, job: Job) -> bool:
-        """ChannelSink: drop a job when it is taken if its batch is held (its row stays held) or
-        its message is final already (a segment failed, or it expired)."""
-        meta: MessageMeta | None = job.meta
-        if (meta is not None and meta.final is not None) or (self._expired and job.message_id in self._expired):
+        """ChannelSink: drop a job when it is taken if ``_dropped``; else it goes out now."""
+        if self._dropped(job):
+            return True
+        job.meta.out = True
+        return False
+
+    def _dropped(self, job: Job) -> bool:
+        """Whether a job must not be sent: its batch is held (its row stays held), its message is
+        final already (a segment failed, or the expiry job expired it) or its validity has ended
+        (checked here too, or it could go out until the next expiry run, 30 s later)."""
+        meta: MessageMeta = job.meta
+        if meta.final is not None or (self._expired and job.message_id in self._expired):
             # final already: another segment failed (the rest would be charged for a broken text), or
             # the validity ended while it was queued
-            if meta is not None and meta.batch_id is not None:
+            if meta.batch_id is not None:
                 self._unlive(meta)
             return True
-        if meta is None or meta.batch_id is None or meta.batch_id not in self.held_batches:
-            return False
-        self._unlive(meta)
-        return True
+        if meta.batch_id is not None and meta.batch_id in self.held_batches:
+            self._unlive(meta)
+            return True
+        wall = self.wall_clock()
+        if meta.expires_at < wall:
+            if meta.batch_id is not None:
+                self._unlive(meta)
+            ops = GroupedOps()
+            self._too_late(meta, wall, ops)
+            if ops:
+                self.store.execute_nowait(ops.ops())
+            return True
+        return False
 
     def _unlive(self, meta: MessageMeta) -> None:
         meta.live -= 1
@@ -250,9 +271,11 @@ class Dispatcher:
             self._batch_live.pop(meta.id, None)
 
     async def _restore(self) -> None:
-        """Parked receipts and MO parts survive restarts: reload the recent ones."""
+        """Parked receipts and MO parts survive restarts: reload the recent ones. The newest
+        receipts are read, but parked oldest first, as they arrived: a later receipt for the same
+        operator id replaces an earlier one (ENROUTE, then DELIVRD), and the oldest are evicted first."""
         since = self.wall_clock() - self.config.gateway.validity
-        for row in await self.store.read(q.unmatched_since, since, _PARKED_LIMIT):
+        for row in reversed(await self.store.read(q.unmatched_since, since, _PARKED_LIMIT)):
             self._parked[(row.channel, row.smsc_key)] = Receipt(row.smsc_id, row.stat or "", row.err or "",
                                                                row.stat == "DELIVRD", True)
         now = trio.current_time()
@@ -329,29 +352,37 @@ class Dispatcher:
                     self._long[row.id] = meta
                     if len(self._long) > _LONG_LIMIT:
                         del self._long[next(iter(self._long))]
-            meta.unsent = 0
-            if row.expires_at < now:
-                expired.append(meta)
-                continue
+            meta.unsent, meta.expires_at = 0, row.expires_at
+            late = row.expires_at < now
             for index, pdu in enumerate(pdus, 1):
                 done = row.done.get(index)
                 if done is not None:
                     if meta.statuses[index - 1] == "accepted":  # else this record knows better (a receipt)
                         meta.statuses[index - 1] = done
                     continue
-                meta.unsent += 1
-                jobs.append(Job(row.id, index, len(pdus), pdu, meta=meta))
-            if batch_id is not None and meta.unsent:
+                if not late:
+                    meta.unsent += 1
+                    jobs.append(Job(row.id, index, len(pdus), pdu, meta=meta))
+            if late:
+                expired.append(meta)
+            elif batch_id is not None and meta.unsent:
                 meta.live = meta.unsent
                 self._batch_live[row.id] = meta
         self.stats.accepted_loaded += len(rows)
         if expired:
             ops = GroupedOps()
             for meta in expired:
-                self._finalize(meta, "expired", "validity_expired",
-                               "the validity period ended before the message could be sent", now, ops)
+                self._too_late(meta, now, ops)
             self.store.execute_nowait(ops.ops())
         return jobs
+
+    def _too_late(self, meta: MessageMeta, wall: float, ops: GroupedOps) -> None:
+        """The message's validity ended before all its parts were sent: none is sent any more.
+        One never sent is expired now; one sent in part (or with a part in a window) waits like a
+        sent message for the receipts of its sent parts until the expiry job ends it (``no_receipt``)."""
+        if not meta.out and all(status == "accepted" for status in meta.statuses):
+            self._finalize(meta, "expired", "validity_expired",
+                           "the validity period ended before the message could be sent", wall, ops)
 
     # ------------------------------------------------------- channel outcomes (sink)
     def submitted(self, channel: str, job: Job, result: SubmitResult, sent_at: float, now: float) -> None:
@@ -412,13 +443,27 @@ class Dispatcher:
         self.store.execute_nowait(ops.ops())
 
     async def inbound(self, channel: str, items: list[Receipt | MoPart]) -> None:
+        groups = {((channel, item.source, item.dest), *item.concat[:2]) for item in items
+                  if isinstance(item, MoPart) and item.concat is not None}
+        if not groups:
+            await self._store_inbound(channel, items, self._mo)  # no part of a long MO: nothing to reassemble
+            return
+        # Reassembly changes only once its write has committed, one write at a time: a part resent
+        # after its message was completed is acknowledged unstored, so that message must be stored
+        # (a failed write, or a crash before another bind's write committed, lost it).
+        async with self._mo_lock:
+            mo = self._mo.fork(groups)
+            await self._store_inbound(channel, items, mo)
+            self._mo.merge(mo)
+
+    async def _store_inbound(self, channel: str, items: list[Receipt | MoPart], mo: Reassembler) -> None:
         link, wall = self.links[channel], self.wall_clock()
         ops = GroupedOps()  # receipts
         mo_ops: list[Any] = []
         misses: list[tuple[str, Receipt]] = []
         for item in items:
             if isinstance(item, MoPart):
-                self._mo_part(channel, item, wall, mo_ops)
+                self._mo_part(channel, item, wall, mo_ops, mo)
                 continue
             key = _key(link.dlr_key, item.smsc_id)
             hit = self._sent.get((channel, key))
@@ -516,16 +561,16 @@ class Dispatcher:
                 observer()
 
     # ----------------------------------------------------------------------- MO
-    def _mo_part(self, channel: str, part: MoPart, wall: float, ops: list[Any]) -> None:
+    def _mo_part(self, channel: str, part: MoPart, wall: float, ops: list[Any], mo: Reassembler) -> None:
         if part.concat is None:
             self._mo_message(channel, part.source, part.dest, part.text, wall, ops)
             return
         reference, total, index = part.concat
         payload = part.text.encode("utf-8")
         group = (channel, part.source, part.dest)
-        if self._mo.completed_repeat(group, reference, total, index, payload):
+        if mo.completed_repeat(group, reference, total, index, payload):
             return  # a part of a message already stored: storing it again would leave a row for ever
-        whole = self._mo.add(group, reference, total, index, payload, trio.current_time())
+        whole = mo.add(group, reference, total, index, payload, trio.current_time())
         if whole is None:
             # An operator resends a deliver whose response it missed (the line dropped after our
             # commit): a plain INSERT of the same part would violate the key, fail the whole
@@ -575,9 +620,12 @@ class Dispatcher:
         ops = GroupedOps()
         for row in rows:
             meta = MessageMeta(row.id, row.key_id, row.to_number, row.client_ref, row.callback_url, [])
-            if row.status == "accepted":  # never sent (e.g. the operator unreachable all along)
+            if not row.sent:  # never sent (e.g. the operator unreachable all along)
                 self._finalize(meta, "expired", "validity_expired",
                                "the validity period ended before the message could be sent", wall, ops)
+            elif row.status == "accepted":  # a long message of which some parts were sent
+                self._finalize(meta, "expired", "no_receipt",
+                               "the validity period ended before every part was sent and reported", wall, ops)
             else:
                 self._finalize(meta, "expired", "no_receipt", "no final receipt within the validity period", wall,
                                ops)
@@ -586,19 +634,22 @@ class Dispatcher:
             expired[row.id] = None
         while len(expired) > _EXPIRED_LIMIT:
             del expired[next(iter(expired))]
-        mo_ops: list[Any] = []
-        for group in self._mo.expire(trio.current_time()):
-            channel, source, dest = group.key  # type: ignore[misc]
-            mo_ops.append((q.DELETE_MO_PARTS, {"ch": channel, "src": source, "ref": group.reference,
-                                               "tot": group.total}))
-            self._mo_message(channel, source, dest, group.joined().decode("utf-8", "replace"), wall, mo_ops)
-        if ops or mo_ops:
-            try:
-                await self.store.execute(ops.ops() + mo_ops)
-            except WriteFailed:
-                for row in rows:  # not finalized after all (or not known to be): the next run does it
-                    expired.pop(row.id, None)
-                raise
+        async with self._mo_lock:  # MO groups are dropped only once their flush is stored
+            now = trio.current_time()
+            mo_ops: list[Any] = []
+            for group in self._mo.stale(now):
+                channel, source, dest = group.key  # type: ignore[misc]
+                mo_ops.append((q.DELETE_MO_PARTS, {"ch": channel, "src": source, "ref": group.reference,
+                                                   "tot": group.total}))
+                self._mo_message(channel, source, dest, group.joined().decode("utf-8", "replace"), wall, mo_ops)
+            if ops or mo_ops:
+                try:
+                    await self.store.execute(ops.ops() + mo_ops)
+                except WriteFailed:
+                    for row in rows:  # not finalized after all (or not known to be): the next run does it
+                        expired.pop(row.id, None)
+                    raise
+            self._mo.expire(now)
         return len(rows)
 
 

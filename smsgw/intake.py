@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import trio
 from sqlalchemy import Connection, select
 
 from protocols.text import TextEncodingError
@@ -46,6 +47,14 @@ class Draft:
     kind: str | None = None  # the template kind; decides the frequency limits
 
 
+@dataclass(slots=True)
+class _Storing:
+    """A request with a client_ref being stored; ``answer`` once it was (or was found stored)."""
+
+    done: trio.Event = field(default_factory=trio.Event)
+    answer: dict[str, Any] | None = None
+
+
 class Intake:
     """Validation (``draft``), the number rules (``admit``) and the durable write (``accept``).
 
@@ -65,6 +74,7 @@ class Intake:
         self.content = ContentRules(config, self.store)
         self.limits = Limits(config, self.store)
         self.open = True
+        self._storing: dict[tuple[str, str], _Storing] = {}  # (key id, client_ref) of requests being stored
 
     async def load(self) -> None:
         """Read the rules' state (approved content, lists, recent sends) before serving."""
@@ -148,9 +158,28 @@ class Intake:
 
         A client retrying a request whose 202 it lost gets its message back, not a refusal of the
         number rules (the first send counts against the frequency limit): the client_ref is looked
-        up when a rule refuses, so the common path costs no read.
+        up when a rule refuses, so the common path costs no read. A repeat that comes while the
+        first is still being stored waits for it and gets its answer: checked against the rules
+        itself it would count the send twice, and get a 429 at the limit (nothing to look up yet).
         """
         self._check_open()
+        if draft.client_ref is None:
+            return await self._accept(key, draft)
+        ref = (key.id, draft.client_ref)
+        while (first := self._storing.get(ref)) is not None:
+            await first.done.wait()
+            if first.answer is not None:
+                return first.answer
+            # the first was refused or not stored: this one is judged on its own
+        storing = self._storing[ref] = _Storing()
+        try:
+            storing.answer = await self._accept(key, draft)
+            return storing.answer
+        finally:
+            del self._storing[ref]
+            storing.done.set()
+
+    async def _accept(self, key: ApiKey, draft: Draft) -> dict[str, Any]:
         now = self.wall_clock()
         try:
             self.admit(key, draft, now)

@@ -15,6 +15,7 @@ from sqlalchemy import (
     bindparam,
     case,
     delete,
+    exists,
     func,
     insert,
     literal,
@@ -192,10 +193,13 @@ def find_sent(conn: Connection, channel: str, keys: Sequence[str]) -> dict[str, 
 
 
 def expired(conn: Connection, now: float, limit: int) -> list[Any]:
-    m = messages.c
+    """Messages not final whose validity ended before ``now``, with ``sent``: whether any part of
+    theirs went to the operator (a long message may be ``accepted`` with some parts sent)."""
+    m, s = messages.c, segments.c
+    sent = exists().where(and_(s.message_id == m.id, s.status != "accepted"))
     return list(
         conn.execute(
-            select(m.id, m.key_id, m.to_number, m.client_ref, m.callback_url, m.status)
+            select(m.id, m.key_id, m.to_number, m.client_ref, m.callback_url, m.status, sent.label("sent"))
             .where(and_(m.status.in_(("accepted", "submitted")), m.expires_at < now))
             .order_by(m.expires_at)
             .limit(limit)
@@ -208,6 +212,7 @@ def pending_mo_parts(conn: Connection) -> list[Any]:
 
 
 def unmatched_since(conn: Connection, since: float, limit: int) -> list[Any]:
+    """The newest ``limit`` receipts still unmatched since ``since``, newest first."""
     u = unmatched_reports.c
     return list(
         conn.execute(

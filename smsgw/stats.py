@@ -98,6 +98,21 @@ def parse_time(value: str, field: str, tz_offset: int, *, end: bool = False) -> 
     return moment.timestamp()
 
 
+def parse_bounds(params: Mapping[str, str], tz_offset: int = 0) -> tuple[float | None, float | None]:
+    """The ``from`` (inclusive) and ``to`` (exclusive) of a listing's time window, each None when
+    absent; the one reading of them for every route (a bound no time can meet, such as nan, is
+    refused, not answered with an empty list)."""
+    end = parse_time(params["to"], "to", tz_offset, end=True) if params.get("to") else None
+    start = parse_time(params["from"], "from", tz_offset) if params.get("from") else None
+    _check_order(start, end)
+    return start, end
+
+
+def _check_order(start: float | None, end: float | None) -> None:
+    if start is not None and end is not None and start >= end:
+        raise BadParameter("from", "\"from\" must be before \"to\"")
+
+
 def build_query(params: Mapping[str, str], *, now: float, key_id: str, admin: bool) -> StatsQuery:
     """The query a caller asked for. Keys see their own messages; an admin sees all of them, or
     one key's with ``key=``. Raises BadParameter, or PermissionError for another key's."""
@@ -105,10 +120,10 @@ def build_query(params: Mapping[str, str], *, now: float, key_id: str, admin: bo
     if group_by not in GROUPS:
         raise BadParameter("group_by", f"\"group_by\" must be one of {', '.join(GROUPS)}, not {group_by!r}")
     tz_offset = parse_tz(params.get("tz"))
-    end = parse_time(params["to"], "to", tz_offset, end=True) if params.get("to") else now
-    start = parse_time(params["from"], "from", tz_offset) if params.get("from") else end - DEFAULT_DAYS * _DAY
-    if start >= end:
-        raise BadParameter("from", "\"from\" must be before \"to\"")
+    start, end = parse_bounds(params, tz_offset)
+    end = now if end is None else end
+    start = end - DEFAULT_DAYS * _DAY if start is None else start
+    _check_order(start, end)  # a ``from`` after now, without ``to``
     wanted = params.get("key") or None
     if not admin and wanted is not None and wanted != key_id:
         raise PermissionError("only an admin key may read another key's statistics")

@@ -10,12 +10,17 @@ one of its parts (same index, same payload) is ignored instead of opening a phan
 that would later expire as a "partial message"; a part with the same index but another
 payload is a new message reusing the reference and starts a new group. There is no clock:
 ``now`` is passed in, in whatever monotonic unit the caller uses for ``max_parts_age``.
+
+A caller that acknowledges a part only once it is stored changes this state only then too:
+it adds the parts to a ``fork``, stores what ``add`` returned and ``merge``s the fork after the
+commit; it stores what ``stale`` returns before ``expire`` drops it. Otherwise a message taken
+as complete before its write failed would have its resent parts ignored as repeats.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable
-from dataclasses import dataclass, field
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass, field, replace
 
 
 @dataclass(slots=True)
@@ -45,6 +50,7 @@ class Reassembler:
         self.max_parts_age = max_parts_age
         self._groups: dict[tuple[Hashable, int, int], PartialMessage] = {}
         self._completed: dict[tuple[Hashable, int, int], tuple[float, dict[int, bytes]]] = {}
+        self._scope: frozenset[tuple[Hashable, int, int]] = frozenset()  # a fork's groups
 
     def __len__(self) -> int:
         """Groups waiting for parts."""
@@ -84,15 +90,46 @@ class Reassembler:
         completed = self._completed.get((key, reference, total))
         return completed is not None and completed[1].get(index) == payload
 
+    def stale(self, now: float) -> list[PartialMessage]:
+        """The groups whose first part arrived more than ``max_parts_age`` before ``now``,
+        oldest first, left in place (``expire`` drops them)."""
+        limit = now - self.max_parts_age
+        return sorted((g for g in self._groups.values() if g.first_seen < limit), key=lambda g: g.first_seen)
+
     def expire(self, now: float) -> list[PartialMessage]:
-        """Drop and return the groups whose first part arrived more than
-        ``max_parts_age`` before ``now``, oldest first; forget the messages completed
-        before that."""
+        """Drop and return the ``stale`` groups; forget the messages completed before
+        ``max_parts_age`` ago."""
         limit = now - self.max_parts_age
         for group_key in [k for k, (done, _) in self._completed.items() if done < limit]:
             del self._completed[group_key]
-        expired = [g for g in self._groups.values() if g.first_seen < limit]
+        expired = self.stale(now)
         for group in expired:
             del self._groups[(group.key, group.reference, group.total)]
-        expired.sort(key=lambda g: g.first_seen)
         return expired
+
+    def fork(self, groups: Iterable[tuple[Hashable, int, int]]) -> Reassembler:
+        """A copy of the state of ``groups`` ((key, reference, total) each); parts added to
+        it, which must belong to those groups, change nothing here until ``merge``."""
+        fork = Reassembler(self.max_parts_age)
+        fork._scope = frozenset(groups)
+        for group_key in fork._scope:
+            group = self._groups.get(group_key)
+            if group is not None:
+                fork._groups[group_key] = replace(group, parts=dict(group.parts))
+            completed = self._completed.get(group_key)
+            if completed is not None:
+                fork._completed[group_key] = completed  # never changed, only replaced
+        return fork
+
+    def merge(self, fork: Reassembler) -> None:
+        """Take the state of the groups ``fork`` was made for from it."""
+        for group_key in fork._scope:
+            group, completed = fork._groups.get(group_key), fork._completed.get(group_key)
+            if group is None:
+                self._groups.pop(group_key, None)
+            else:
+                self._groups[group_key] = group
+            if completed is None:
+                self._completed.pop(group_key, None)
+            else:
+                self._completed[group_key] = completed

@@ -10,8 +10,9 @@ quiet close), then for the complete head (``header_timeout`` from the first byte
 sent only then, and a handler that refuses early never receives a large body), call the handler,
 then send the response: a bytes body in a single ``send_all``, an iterable body chunked. A body the
 handler left unread is discarded up to ``drain_bytes`` to keep the connection; beyond that, or
-when the body failed, the response says ``Connection: close``. h11 processes one request at a
-time, so pipelined requests wait in its buffer for the next cycle.
+when the body failed, the response says ``Connection: close``. A body must not fall silent for
+``body_timeout`` and must be complete within ``upload_timeout`` of its head (else 408 and close).
+h11 processes one request at a time, so pipelined requests wait in its buffer for the next cycle.
 
 Errors: malformed head → 400, head too large → 431, ``HTTPError`` from the handler → its JSON
 error, any other exception → logged and 500 (the connection is kept when h11 allows it). A write
@@ -68,6 +69,10 @@ class Limits:
     """Seconds from a request's first byte (or a new connection) to its complete head; then 408."""
     body_timeout: float = 30.0
     """Seconds of silence tolerated while a body is being received; then 408 and close."""
+    upload_timeout: float = 900.0
+    """Seconds from a request's head to the end of its body, however steadily it trickles (streamed
+    uploads are unbounded in size, so silence alone would let one be held open for ever); then
+    408 ``upload_timeout`` and close."""
     keepalive_timeout: float = 30.0
     """Seconds an idle keep-alive connection is kept open waiting for its next request."""
     send_timeout: float = 30.0
@@ -205,6 +210,7 @@ class _Connection:
         self.idle_scope: trio.CancelScope | None = None
         self.served = 0
         self.body_timed_out = False
+        self.body_deadline = math.inf  # the current request's whole body must have arrived by then
 
     def cancel_idle_wait(self) -> None:
         """Shutdown: a connection waiting for its next request closes now."""
@@ -390,7 +396,7 @@ class _Connection:
             if event is h11.NEED_DATA:
                 if conn.they_are_waiting_for_100_continue:
                     await self._send(conn.send(_CONTINUE))
-                data = await self._receive(trio.current_time() + self.limits.body_timeout)
+                data = await self._receive(self._body_wait())
                 if data is None:
                     raise self._body_timeout()
                 conn.receive_data(data)
@@ -410,7 +416,7 @@ class _Connection:
             return None
         buffer = self.buffer
         if not buffer:
-            data = await self._receive(trio.current_time() + self.limits.body_timeout)
+            data = await self._receive(self._body_wait())
             if data is None:
                 raise self._body_timeout()
             if not data:
@@ -430,8 +436,15 @@ class _Connection:
         self.body_left = left - len(chunk)
         return chunk
 
+    def _body_wait(self) -> float:
+        """Until when to wait for the next body bytes."""
+        return min(trio.current_time() + self.limits.body_timeout, self.body_deadline)
+
     def _body_timeout(self) -> HTTPError:
         self.body_timed_out = True
+        if trio.current_time() >= self.body_deadline:
+            return HTTPError(408, "upload_timeout",
+                             f"the request body did not arrive in full within {self.limits.upload_timeout} s")
         return HTTPError(408, "body_timeout", f"no request body data for {self.limits.body_timeout} s")
 
     async def _discard_body(self) -> None:
@@ -450,6 +463,7 @@ class _Connection:
 
     async def _answer(self, event: h11.Request) -> None:
         self.body_timed_out = False
+        self.body_deadline = trio.current_time() + self.limits.upload_timeout
         method = event.method.decode("ascii")
         target = event.target.decode("ascii")
         try:
@@ -472,6 +486,8 @@ class _Connection:
         """``_answer`` for a lean head; whether the connection must close after the response."""
         self.body_timed_out = self.body_failed = self.body_done = False
         self.body_left = self.body_length = head.content_length
+        if head.content_length:
+            self.body_deadline = trio.current_time() + self.limits.upload_timeout
         try:
             request = Request(
                 head.method, head.target, head.headers,

@@ -213,7 +213,7 @@ def _insert_key(url: str, key: ApiKey) -> None:
 
 def write_config(tmp_path: Path, ports: dict[str, int], *, database: str | None = None,
                  gateway: dict[str, Any] | None = None, policy: dict[str, Any] | None = None,
-                 **channel_extra: Any) -> Path:
+                 http: dict[str, Any] | None = None, **channel_extra: Any) -> Path:
     """A channels.toml for ``ports``; ``policy`` defaults to no content review and no frequency limits (the
     core tests send raw text without signatures, many to one number); platform tests pass their own."""
     database = database or f"sqlite:///{tmp_path / 'smsgw.db'}"
@@ -223,6 +223,7 @@ def write_config(tmp_path: Path, ports: dict[str, int], *, database: str | None 
     lines = ["[gateway]", *(f"{k} = {json.dumps(v)}" for k, v in settings.items()), ""]
     policy = {"content_review": False, "frequency_limits": False} if policy is None else policy
     lines += ["[policy]", *(f"{k} = {_toml(v)}" for k, v in policy.items()), ""]
+    lines += ["[http]", *(f"{k} = {_toml(v)}" for k, v in (http or {}).items()), ""]
     for name, port in ports.items():
         username, password = ACCOUNTS[name]
         channel = {"name": f"{name}-sim", "protocol": PROTOCOL_OF[name], "host": "127.0.0.1", "port": port,
@@ -240,7 +241,7 @@ async def gateway_with_sims(
     tmp_path: Path, *, sim_options: dict[str, dict[str, Any]] | None = None,
     channel_options: dict[str, dict[str, Any]] | None = None, protocols: tuple[str, ...] = ("smpp", "cmpp", "smgp"),
     db_url: str | None = None, gateway_options: dict[str, Any] | None = None,
-    ports: dict[str, int] | None = None, policy: dict[str, Any] | None = None,
+    ports: dict[str, int] | None = None, policy: dict[str, Any] | None = None, http: dict[str, Any] | None = None,
 ) -> AsyncIterator[Harness]:
     """``ports`` adds channels to servers the test runs itself (no simulator started)."""
     async with trio.open_nursery() as nursery:
@@ -252,7 +253,7 @@ async def gateway_with_sims(
             sims[name] = sim
             all_ports[name], scopes[name] = await nursery.start(_serve_sim, sim)
         config_path = write_config(tmp_path, all_ports, database=db_url, gateway=gateway_options, policy=policy,
-                                   **(channel_options or {}))
+                                   http=http, **(channel_options or {}))
         config = load(config_path)
         migrate.upgrade(config.gateway.database)
         key = new_key("test", admin=True)

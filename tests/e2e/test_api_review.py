@@ -62,6 +62,28 @@ async def test_ids_and_cursors_out_of_range_or_not_ascii_are_4xx(tmp_path: Path)
             assert response.status_code == 200 and response.json()["items"] == []
 
 
+async def test_batch_history_refuses_bad_time_bounds_as_stats_does(tmp_path: Path) -> None:
+    """``GET /v1/batches?from=nan`` answered 200 with an empty list (nan compares false with every
+    time) while ``/v1/stats?from=nan`` is a 400: both read ``from``/``to`` with one parser now."""
+    with trio.fail_after(30):
+        async with gateway_with_sims(tmp_path, protocols=("smpp",)) as h:
+            created = await h.call("POST", "/v1/batches", {"text": "x", "recipients": [{"to": number("smpp", 1)}]})
+            assert created.status_code == 202, created.text
+            for query, code in (("from=nan", "invalid_from"), ("to=NaN", "invalid_to"), ("from=inf", "invalid_from"),
+                                ("to=-1", "invalid_to"), ("from=soon", "invalid_from"),
+                                ("from=2030-01-02&to=2030-01-01", "invalid_from")):
+                for path in ("/v1/batches", "/v1/stats"):
+                    response = await h.call("GET", f"{path}?{query}")
+                    assert response.status_code == 400, (path, query, response.text)
+                    assert (response.json()["error"]["code"], response.json()["error"]["field"]) == (
+                        code, code.removeprefix("invalid_")), (path, query)
+            today = time.strftime("%Y-%m-%d", time.gmtime())
+            for query, found in ((f"from={time.time() - 60:.0f}", True), (f"from={today}&to={today}", True),
+                                 ("to=2024-01-01", False)):
+                items = (await h.call("GET", f"/v1/batches?{query}")).json()["items"]
+                assert [item["id"] for item in items] == ([created.json()["id"]] if found else []), query
+
+
 async def test_deeply_nested_json_is_invalid_json(tmp_path: Path) -> None:
     """100,000 "[" (100 KB, well under the body limit) made json.loads raise RecursionError: 500."""
     with trio.fail_after(30):

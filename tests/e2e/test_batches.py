@@ -60,6 +60,30 @@ async def upload(h: Harness, fields: dict[str, str], csv_data: bytes, *, after: 
     return await h.client.post(h.base + "/v1/batches", content=_chunks(body), headers=headers)
 
 
+async def test_an_upload_trickling_past_the_upload_timeout_is_refused_and_leaves_nothing(tmp_path: Path) -> None:
+    """``[http] upload_timeout`` bounds a streamed upload however steadily it trickles: 408
+    ``upload_timeout``, and the rows written so far (a chunk of 1,000 at a time) are discarded."""
+
+    async def trickle(data: bytes) -> AsyncIterator[bytes]:
+        for start in range(0, len(data), len(data) // 8 + 1):  # over ~1.6 s, in the 2 s the server lingers
+            yield data[start:start + len(data) // 8 + 1]
+            await trio.sleep(0.2)
+
+    body = multipart({"text": "slow"}, csv_bytes([["to"], *([number("smpp", i)] for i in range(4000))]))
+    with trio.fail_after(30):
+        async with gateway_with_sims(tmp_path, protocols=("smpp",), policy=NO_POLICY,
+                                     http={"upload_timeout": 1}) as h:
+            headers = sign(h.secret, "POST", "/v1/batches", body, key_id=h.key)
+            headers["content-type"] = f"multipart/form-data; boundary={BOUNDARY}"
+            started = time.monotonic()
+            response = await h.client.post(h.base + "/v1/batches", content=trickle(body), headers=headers)
+            assert response.status_code == 408, response.text
+            assert response.json()["error"]["code"] == "upload_timeout"
+            assert time.monotonic() - started < 5
+            assert await h.gateway.store.read(lambda conn: [conn.execute(select(func.count()).select_from(table))
+                                                            .scalar_one() for table in (batches, messages)]) == [0, 0]
+
+
 def csv_bytes(rows: list[list[str]], encoding: str = "utf-8") -> bytes:
     out = io.StringIO(newline="")
     csv.writer(out, lineterminator="\r\n").writerows(rows)

@@ -295,3 +295,42 @@ async def test_a_delete_and_a_re_add_at_once_leave_the_number_blocked(tmp_path: 
             listed = (await h.call("GET", f"/v1/blacklist?number={target}")).json()["items"]
             sent = await h.call("POST", "/v1/messages", {"to": target, "text": "x", "signature": "Shop"})
             assert (len(listed), sent.status_code) in ((1, 403), (0, 202)), (listed, sent.text)
+
+
+async def test_concurrent_requests_with_one_client_ref_count_once(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client retries before the first answer came: the duplicate waits for the first request
+    and gets its message, instead of being counted against the frequency limit again (a 429 at
+    the limit, or another number's send refused for a slot the duplicate held)."""
+    from smsgw.store.store import Store
+    from smsgw.store.writer import Op
+
+    real = Store.execute
+
+    async def slow_execute(self: Store, ops: list[Op]) -> None:
+        await trio.sleep(0.3)  # every request below arrives while the first is being stored
+        await real(self, ops)
+
+    policy = {**POLICY, "limits": {"notification": {"per_minute": 2, "per_hour": 5, "per_day": 10}}}
+    at_limit, spare = number("cmpp", 60), number("cmpp", 61)
+    with trio.fail_after(30):
+        async with gateway_with_sims(tmp_path, protocols=("cmpp",), policy=policy) as h:
+            await h.send(at_limit, "first", signature="Shop")  # one slot of two left
+            answers: dict[str, list[Any]] = {"twice": [], "again": [], "other": []}
+
+            async def post(to: str, ref: str) -> None:
+                body = {"to": to, "text": "x", "signature": "Shop", "client_ref": ref}
+                answers[ref].append(await h.call("POST", "/v1/messages", body))
+
+            monkeypatch.setattr(Store, "execute", slow_execute)
+            async with trio.open_nursery() as nursery:
+                for to, ref in ((at_limit, "twice"), (at_limit, "twice"), (spare, "again"), (spare, "again"),
+                                (spare, "other")):
+                    nursery.start_soon(post, to, ref)
+            monkeypatch.setattr(Store, "execute", real)
+            for ref, responses in answers.items():
+                assert [r.status_code for r in responses] == [202] * len(responses), [r.text for r in responses]
+                assert len({r.json()["id"] for r in responses}) == 1, ref
+            assert (await message_count(h, at_limit), await message_count(h, spare)) == (2, 2)
+            third = await h.call("POST", "/v1/messages", {"to": spare, "text": "x", "signature": "Shop"})
+            assert third.status_code == 429

@@ -53,6 +53,12 @@ def test_retention_days(tmp_path: Path, written: str | None, days: float) -> Non
     assert load(write(tmp_path, text)).gateway.retention_days == days
 
 
+@pytest.mark.parametrize(("written", "seconds"), [(None, 900.0), ("60", 60.0), ("1.5", 1.5)])
+def test_http_upload_timeout(tmp_path: Path, written: str | None, seconds: float) -> None:
+    text = MINIMAL if written is None else f"[http]\nupload_timeout = {written}\n{MINIMAL}"
+    assert load(write(tmp_path, text)).http.upload_timeout == seconds
+
+
 def test_env_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CMPP_SECRET", "s3")
     config = load(write(tmp_path, MINIMAL.replace('"secret"', '"env:CMPP_SECRET"')))
@@ -84,6 +90,8 @@ def test_env_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         (("[routes]", "[policy]\nkey_tps = nan\n[routes]"), "policy.key_tps: expected 0 (no quota) or a positive"),
         (("[routes]", '[gateway]\nstore_writer = "fork"\n[routes]'),
          "gateway.store_writer: expected one of process, thread"),
+        (("[routes]", "[http]\nupload_timeout = 0\n[routes]"), "http.upload_timeout: expected a positive number"),
+        (("[routes]", "[http]\nbody_timeout = 9\n[routes]"), "http.body_timeout: unknown key"),
     ],
 )
 def test_errors_name_file_key_and_expectation(tmp_path: Path, change: tuple[str, str], message: str) -> None:

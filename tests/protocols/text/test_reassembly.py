@@ -87,6 +87,39 @@ def test_late_repeat_ignored_but_reused_reference_is_new() -> None:
     assert len(r) == 1
 
 
+def test_a_fork_changes_nothing_until_merged() -> None:
+    """Parts are added to a fork while their write is pending: a failed write leaves the
+    reassembler as it was (the resent last part completes the message again, not a repeat)."""
+    r = Reassembler(max_parts_age=30)
+    r.add("k", 9, 3, 1, b"a", now=0)
+    r.add("k", 9, 2, 1, b"x", now=0)
+    fork = r.fork([("k", 9, 3)])
+    assert fork.add("k", 9, 3, 2, b"b", now=1) is None
+    assert fork.add("k", 9, 3, 3, b"c", now=2) == b"abc"
+    assert fork.completed_repeat("k", 9, 3, 3, b"c")
+    assert not r.completed_repeat("k", 9, 3, 3, b"c") and len(r) == 2  # the write failed: nothing changed
+    fork = r.fork([("k", 9, 3), ("k", 9, 2)])
+    assert fork.add("k", 9, 3, 3, b"c", now=3) is None
+    assert fork.add("k", 9, 3, 2, b"b", now=3) == b"abc"
+    assert fork.add("k", 9, 2, 2, b"y", now=3) == b"xy"
+    r.merge(fork)  # the write committed
+    assert len(r) == 0 and r.completed_repeat("k", 9, 3, 2, b"b") and r.completed_repeat("k", 9, 2, 1, b"x")
+    fork = r.fork([("k", 9, 2)])
+    assert fork.add("k", 9, 2, 1, b"new", now=4) is None  # another message reusing the reference
+    r.merge(fork)
+    assert not r.completed_repeat("k", 9, 2, 1, b"x") and len(r) == 1
+
+
+def test_stale_leaves_the_groups_that_expire_drops() -> None:
+    r = Reassembler(max_parts_age=30)
+    r.add("new", 1, 2, 1, b"n", now=20)
+    r.add("old", 1, 2, 1, b"o", now=0)
+    assert [g.key for g in r.stale(now=31)] == ["old"]
+    assert [g.key for g in r.stale(now=51)] == ["old", "new"] and len(r) == 2
+    assert [g.key for g in r.expire(now=51)] == ["old", "new"]
+    assert len(r) == 0 and r.stale(now=100) == []
+
+
 @given(st.text(min_size=1, max_size=400), st.randoms(use_true_random=False))
 def test_reassemble_what_split_produced(text: str, rnd: object) -> None:
     from protocols.text import Alphabet, decode

@@ -4,6 +4,7 @@ Every test runs under ``trio.fail_after``; timeouts under test are set to fracti
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator
 
@@ -321,6 +322,41 @@ async def test_slow_body_gets_408_then_close() -> None:
             response = await client.raw_response()
             assert response.startswith(b"HTTP/1.1 408 ")
             assert b'"code":"body_timeout"' in response
+
+
+@pytest.mark.parametrize("framing", [b"Content-Length: 1000", b"Transfer-Encoding: chunked"])
+async def test_a_body_trickling_past_the_upload_timeout_gets_408_then_close(framing: bytes) -> None:
+    """A byte every 0.1 s never trips the 0.3 s of silence allowed, but the whole body must
+    arrive within ``upload_timeout`` of the head (an upload could be held open for ever)."""
+    received: list[int] = []
+
+    async def upload(request: Request) -> Response:
+        async for chunk in request.stream():
+            received.append(len(chunk))
+        return json_response({}, 202)
+
+    router = Router()
+    router.add("POST", "/upload", upload, summary="upload", streaming=True)
+    chunk = b"1\r\nx\r\n" if b"chunked" in framing else b"x"
+    with trio.fail_after(5):
+        async with running(router, limits=Limits(body_timeout=0.3, upload_timeout=0.8)) as server:
+            client = await Client.connect(server.port)
+            await client.stream.send_all(b"POST /upload HTTP/1.1\r\nHost: t\r\n" + framing + b"\r\n\r\n")
+            started = trio.current_time()
+
+            async def trickle() -> None:
+                with contextlib.suppress(trio.BrokenResourceError):
+                    while True:
+                        await client.stream.send_all(chunk)
+                        await trio.sleep(0.1)
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(trickle)
+                response = await client.raw_response()
+                nursery.cancel_scope.cancel()
+            assert response.startswith(b"HTTP/1.1 408 ")
+            assert b'"code":"upload_timeout"' in response and b"connection: close" in response.lower()
+            assert 0.8 <= trio.current_time() - started < 2 and len(received) >= 5
 
 
 async def test_silent_new_connection_and_idle_keep_alive_are_closed_quietly() -> None:
