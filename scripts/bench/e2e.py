@@ -18,7 +18,8 @@ Phases (each on a fresh temp dir, channels.toml, SQLite database, key, simulator
   drains), then the gateway's RSS.
 
 Figures: msgs/s end to end (first request to last message final) and at intake (to the last 202),
-submit-to-202 latency p50/p99/max per request, the gateway's peak RSS (VmHWM) and CPU, the
+submit-to-202 latency p50/p99/max per request, the gateway's peak RSS (VmHWM; ``serve`` and its
+store writer process added up) and CPU (``gateway_writer``: the writer process's), the
 simulator's and the generator's CPU (to show which process is the limit), the CPU the machine
 spent on other processes (``others``) or lost to the hypervisor (``steal``) meanwhile (a run with
 either well above zero measured a busy machine), and first a ``machine`` line with the speed of
@@ -427,8 +428,13 @@ class Stack:
         return {name: round(now[name] - self._cpu0.get(name, 0.0), 2) for name in now}
 
     def rss(self) -> dict[str, int]:
+        """VmRSS and VmHWM of the daemon: ``serve`` and its store writer process added up (for
+        VmHWM, each one's peak: an upper bound of their peak together)."""
         assert self.gateway is not None
-        return proc_status(self.gateway.pid)
+        total: collections.Counter[str] = collections.Counter()
+        for pid in (self.gateway.pid, *children(self.gateway.pid)):
+            total.update(proc_status(pid))
+        return dict(total)
 
     def counts(self) -> dict[str, int]:
         """Messages by status, read from the database (read-only, WAL: no interference)."""
@@ -724,7 +730,7 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=1500.0, help="offered messages/s of the latency phase")
     parser.add_argument("--rate-seconds", type=float, default=10.0)
     parser.add_argument("--gen-procs", type=int, default=1, help="load generator processes")
-    parser.add_argument("--store-writer", choices=["process", "thread"], default="process",
+    parser.add_argument("--store-writer", choices=["process", "thread"], default="thread",
                         help="where the gateway's store transactions run (its [gateway] store_writer)")
     parser.add_argument("--binds", type=int, default=4)
     parser.add_argument("--window", type=int, default=256)

@@ -1,5 +1,5 @@
 """The store writer's transactions in a process of its own (``[gateway] store_writer =
-"process"``, the default of ``smsgw serve``).
+"process"``; the default is the writer thread).
 
 Why: the daemon runs on one core at a time (the GIL), and the group-commit writer's share of
 it — making driver rows of ops, the driver binding every value — was a quarter
@@ -23,6 +23,8 @@ outcome (``CommitOutcomeUnknown``) and the next transaction starts a new child.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import pickle
 import signal
@@ -39,12 +41,13 @@ from sqlalchemy.sql.base import Executable
 
 from smsgw.store.engine import make_engine, masked
 from smsgw.store.errors import DatabaseUnavailable, StoreError, UniqueViolation, WriteFailed, describe, write_error
-from smsgw.store.writer import Executor, Op, Transaction, _CommitFailed, connect
+from smsgw.store.executor import CommitFailed, Executor, Op, Transaction, connect
 
 log = structlog.get_logger("smsgw.store.writer")
 
 _STATEMENT_LIMIT = 512  # statements built per call would otherwise grow both sides' tables for ever
 _CLOSE_WAIT = 30.0  # seconds the child may take to finish its last COMMIT after the pipe closes
+_TRIM_AFTER_BYTES = 1 << 20  # a frame this big (a 10,000-recipient batch is ~6 MB) leaves tens of MB free
 
 
 class WriterProcess:
@@ -78,7 +81,7 @@ class WriterProcess:
             reply = pickle.loads(self._inbox.recv_bytes())
         except (OSError, EOFError) as exc:
             self._lost(exc)
-            raise _CommitFailed(0.0) from StoreError(f"the store writer process died: {exc!r}")
+            raise CommitFailed(0.0) from StoreError(f"the store writer process died: {exc!r}")
         return _verdict(reply)
 
     def _frame(self, ops: Sequence[Op]) -> bytes:
@@ -157,7 +160,7 @@ def _verdict(reply: tuple[Any, ...]) -> float:
     if kind == "ok":
         return float(reply[1])
     if kind == "commit_failed":
-        raise _CommitFailed(reply[1]) from StoreError(reply[2])
+        raise CommitFailed(reply[1]) from StoreError(reply[2])
     if kind == "unique":
         raise UniqueViolation(reply[1], reply[2])
     raise WriteFailed(reply[1])
@@ -196,12 +199,22 @@ def main(argv: list[str]) -> int:
             except EOFError:
                 break
             reply = _transaction(executor, statements, frame)
+            if len(frame) >= _TRIM_AFTER_BYTES:
+                _trim()
             try:
                 outbox.send_bytes(pickle.dumps(reply))
             except OSError:
                 break  # the daemon is gone
     engine.dispose()
     return 0
+
+
+def _trim() -> None:
+    """Give the memory a big transaction freed back to the system: its op dicts are malloc'd
+    one by one, and glibc keeps freed pages, so the child's RSS would stay at its largest
+    transaction's (+30 MB at 20,000 ops) for ever."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _transaction(executor: Executor, statements: dict[int, Executable], frame: bytes) -> tuple[Any, ...]:
@@ -212,7 +225,7 @@ def _transaction(executor: Executor, statements: dict[int, Executable], frame: b
             executor.forget()
         statements.update(new)
         return ("ok", executor.transaction([(statements[sid], params) for sid, params in payload]))
-    except _CommitFailed as exc:
+    except CommitFailed as exc:
         return ("commit_failed", exc.seconds, describe(exc.__cause__))
     except Exception as exc:
         error = write_error(exc)

@@ -217,9 +217,7 @@ def write_config(tmp_path: Path, ports: dict[str, int], *, database: str | None 
     """A channels.toml for ``ports``; ``policy`` defaults to no content review and no frequency limits (the
     core tests send raw text without signatures, many to one number); platform tests pass their own."""
     database = database or f"sqlite:///{tmp_path / 'smsgw.db'}"
-    # the store writer in a thread: a writer process takes ~0.7 s to start here; tests that run it ask for it
-    settings = {"http": "127.0.0.1:0", "database": database, "drain_timeout": 2, "store_writer": "thread",
-                **(gateway or {})}
+    settings = {"http": "127.0.0.1:0", "database": database, "drain_timeout": 2, **(gateway or {})}
     lines = ["[gateway]", *(f"{k} = {json.dumps(v)}" for k, v in settings.items()), ""]
     policy = {"content_review": False, "frequency_limits": False} if policy is None else policy
     lines += ["[policy]", *(f"{k} = {_toml(v)}" for k, v in policy.items()), ""]

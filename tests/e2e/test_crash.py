@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import trio
 from sqlalchemy import func, select
 
@@ -85,7 +86,8 @@ def _count_statuses(url: str, ids: list[int] | None = None) -> collections.Count
         engine.dispose()
 
 
-async def test_sigkill_mid_batch_then_restart_reaches_final_states(tmp_path: Path) -> None:
+@pytest.mark.parametrize("store_writer", ["thread", "process"])
+async def test_sigkill_mid_batch_then_restart_reaches_final_states(tmp_path: Path, store_writer: str) -> None:
     """5000 messages in one batch plus single messages posted until the kill; SIGKILL once
     2000 have left the queue (mid-send); restart. Every message answered 202 reaches a final
     status (as do the few whose 202 was lost in the kill).
@@ -103,7 +105,7 @@ async def test_sigkill_mid_batch_then_restart_reaches_final_states(tmp_path: Pat
     base = f"http://127.0.0.1:{http_port}"
     record = tmp_path / "record.jsonl"
     config = write_config(tmp_path, {"smpp": sim_port},
-                          gateway={"http": f"127.0.0.1:{http_port}", "store_writer": "process"},  # as deployed
+                          gateway={"http": f"127.0.0.1:{http_port}", "store_writer": store_writer},
                           smpp={"binds": BINDS, "window": WINDOW, "tps": 4000})
     url = f"sqlite:///{tmp_path / 'smsgw.db'}"
     smsgw = [str(BIN / "smsgw"), "--config", str(config)]
