@@ -19,7 +19,7 @@ from .http.router import ResponseSpec, Router
 from .http.types import Request, Response, json_response
 from .intake import Intake
 from .keys import ApiKey, load_key, revoked
-from .store.errors import StoreError
+from .store.errors import CommitOutcomeUnknown, DatabaseUnavailable, ReadFailed, WriterClosed
 from .store.schema import messages, mo_messages, reports, segments
 from .trace import TraceHub
 
@@ -247,15 +247,17 @@ class Api:
         return json_response({"id": found["id"], "state": "pending", "attempts": 0})
 
     async def handle(self, request: Request) -> Response:
-        """The router; a database error no handler dealt with (a failed or unconfirmed write,
-        a failed read) is a 503 the client may retry, not a 500."""
+        """The router; a database that is unreachable or could not confirm a write (and no
+        handler answered for it) is a 503 the client may retry, not a 500. The details go to
+        the log, not to the client (they may name values, hosts, users)."""
         try:
             return await self.router(request)
-        except StoreError as exc:
-            log.warning("store_error", method=request.method, target=request.target, error=str(exc))
+        except (CommitOutcomeUnknown, DatabaseUnavailable, ReadFailed, WriterClosed) as exc:
+            log.warning("store_unavailable", method=request.method, target=request.target, error=str(exc))
             raise HTTPError(503, "store_unavailable",
-                            f"the database failed this request ({exc}); retry it — with the same client_ref "
-                            f"a message is never stored twice", headers=(("Retry-After", "1"),)) from None
+                            "the database could not complete or confirm this request; retry it (a message "
+                            "retried with the same client_ref is stored once)",
+                            headers=(("Retry-After", "1"),)) from None
 
     async def healthz(self, request: Request) -> Response:
         if not self.intake.open:

@@ -107,7 +107,8 @@ def describe(exc: BaseException | None) -> str:
 
 def write_error(exc: BaseException) -> WriteFailed:
     """The typed error for a failed write; the original stays attached as ``__cause__``.
-    A ``WriteFailed`` (the writer process's verdict, rebuilt here) is returned as it is."""
+    A ``WriteFailed`` (e.g. the writer process's verdict, rebuilt by writer_process.py) is
+    returned as it is."""
     if isinstance(exc, WriteFailed):
         return exc
     detail = describe(exc)

@@ -113,6 +113,8 @@ class Writer:
         def open_and_serve() -> None:
             try:
                 opened.append(self._open())
+                with self._cond:  # before _serve can fail and clear it
+                    self._running = True
             except BaseException as exc:
                 opened.append(exc)
             assert self._token is not None
@@ -126,15 +128,18 @@ class Writer:
         if isinstance(opened[0], BaseException):
             self._stopped.set()
             raise opened[0]
-        with self._cond:
-            self._running = True
 
     def _open(self) -> AbstractContextManager[Transaction]:
-        """Where the transactions run: a connection of this thread, or the writer process."""
+        """Where the transactions run: a connection of this thread, or the writer process —
+        started here, so that a child that cannot open the database fails ``start``. The
+        child makes its own engine from the URL: listeners and options added to ``engine``
+        (other than ``make_engine``'s) do not apply to it."""
         if self._process:
             from smsgw.store.writer_process import WriterProcess
 
-            return WriterProcess.start(self._engine.url)
+            process = WriterProcess(self._engine.url)
+            process.spawn()
+            return process.running()
         return _local(connect(self._engine))
 
     async def execute(self, ops: Sequence[Op]) -> None:

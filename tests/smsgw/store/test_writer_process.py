@@ -1,21 +1,27 @@
-"""The writer process (writer_process.py): what happens when it dies or cannot start. The
-writer's own behaviour in process mode is covered by test_writer.py's ``process`` variants."""
+"""The writer process (writer_process.py): what happens when it dies, cannot start, or is
+handed what it cannot load. The writer's own behaviour in process mode is covered by
+test_writer.py's ``process`` variants."""
 
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
+import time
 
 import pytest
 import structlog
+import trio
 from sqlalchemy import Engine, make_url
 
-from smsgw.store.errors import CommitOutcomeUnknown, DatabaseUnavailable
+from smsgw.store.errors import CommitOutcomeUnknown, DatabaseUnavailable, WriteFailed
 from smsgw.store.writer import Writer
-from smsgw.store.writer_process import WriterProcess
 
-from .helpers import message, statuses
+from .helpers import message, statuses, wait_taken, write_lock
+
+
+class Unloadable:
+    """Pickles by reference to this test module, which the child (``python -P``) cannot import."""
 
 
 def writer_pids() -> list[int]:
@@ -24,24 +30,81 @@ def writer_pids() -> list[int]:
     return [int(pid) for pid in out.split()]
 
 
-async def test_a_killed_writer_process_loses_one_outcome_and_is_replaced(engine: Engine) -> None:
+def wait_dead(pid: int) -> None:
+    """Until ``pid`` is a zombie: dead, not yet reaped by its parent (this process)."""
+    deadline = time.monotonic() + 10
+    while True:
+        with open(f"/proc/{pid}/stat") as f:
+            if f.read().rpartition(")")[2].split()[0] == "Z":
+                return
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
+async def test_a_writer_process_killed_while_idle_is_replaced_and_nothing_is_lost(engine: Engine) -> None:
     async with Writer(engine, process=True) as writer:
         await writer.execute([message(1)])
         [pid] = writer_pids()
         os.kill(pid, signal.SIGKILL)
+        wait_dead(pid)
         with structlog.testing.capture_logs() as logs:
-            with pytest.raises(CommitOutcomeUnknown, match="writer process died"):
-                await writer.execute([message(2)])
-            await writer.execute([message(3)])  # a new child
+            await writer.execute([message(2)])  # sent to a new child: the dead one never saw it
         assert writer_pids() not in ([], [pid])
     assert "store.writer_process_lost" in [entry["event"] for entry in logs]
     with engine.connect() as conn:
-        assert set(statuses(conn)) == {1, 3}  # 2 was never sent: the child was dead already
+        assert set(statuses(conn)) == {1, 2}
     assert writer_pids() == []  # closing the writer ends its process
 
 
-def test_a_writer_process_that_cannot_open_the_database_says_so() -> None:
-    url = make_url("sqlite:////proc/no-such-dir/smsgw.db")
-    with pytest.raises(DatabaseUnavailable, match=r"store writer process: .*no-such-dir"), WriterProcess.start(url):
-        pass
+async def test_a_writer_process_killed_in_a_transaction_leaves_its_outcome_unknown(engine: Engine) -> None:
+    async with Writer(engine, process=True) as writer:
+        await writer.execute([message(1)])
+        [pid] = writer_pids()
+        outcome: list[BaseException] = []
+
+        async def doomed() -> None:
+            try:
+                await writer.execute([message(2)])
+            except CommitOutcomeUnknown as exc:
+                outcome.append(exc)
+
+        with write_lock(engine):  # the child waits for the lock inside the transaction
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(doomed)
+                await trio.sleep(0.05)
+                await wait_taken(writer)
+                await trio.sleep(0.3)
+                os.kill(pid, signal.SIGKILL)
+        assert outcome and "writer process died" in str(outcome[0])
+        await writer.execute([message(3)])
+    with engine.connect() as conn:
+        assert set(statuses(conn)) == {1, 3}
+
+
+async def test_a_payload_the_child_cannot_load_fails_alone(engine: Engine) -> None:
+    """Its statement was new: the child still takes it, so later writes of it go through."""
+    async with Writer(engine, process=True) as writer:
+        statement, params = message(1)
+        with pytest.raises(WriteFailed):
+            await writer.execute([(statement, {**params, "text": Unloadable()})])
+        await writer.execute([message(2)])
+        with pytest.raises(WriteFailed):  # not picklable at all: refused before anything is sent
+            await writer.execute([(statement, {**message(3)[1], "text": lambda: "x"})])
+        await writer.execute([message(4)])
+    with engine.connect() as conn:
+        assert set(statuses(conn)) == {2, 4}
+
+
+def test_a_writer_process_that_cannot_open_the_database_fails_start() -> None:
+    url = "sqlite:////proc/no-such-dir/smsgw.db"
+
+    class Unopenable:  # only the URL reaches the child
+        def __init__(self) -> None:
+            self.url = make_url(url)
+
+    async def main() -> None:
+        with pytest.raises(DatabaseUnavailable, match=r"store writer process: .*no-such-dir"):
+            await Writer(Unopenable(), process=True).start()  # type: ignore[arg-type]
+
+    trio.run(main)
     assert writer_pids() == []
