@@ -57,6 +57,7 @@ STATES = ("loading", "scheduled", "running", "paused", "done", "cancelled")
 CHUNK = 1000  # rows per write while loading
 PAGE = 5000  # messages per flip (start, pause, cancel) and per delete
 MAX_JSON_RECIPIENTS = 10_000
+BIG_JSON = 1000  # recipients above which JSON batches are drafted and stored one at a time (memory)
 BATCH_FIELDS = ("template_id", "signature", "channel", "callback_url")  # a refusal naming one fails the upload
 PENDING = ("held", "accepted", "submitted")
 CANCELLED_CODE = "batch_cancelled"
@@ -274,6 +275,7 @@ class Batches:
         self._cache: dict[int, _Cached] = {}
         self._discarded: dict[int, trio.Event] = {}
         self._discard_wake = trio.lowlevel.ParkingLot()
+        self._big_json = trio.Semaphore(1)
 
     @property
     def dispatcher(self) -> Dispatcher:
@@ -296,6 +298,10 @@ class Batches:
                             f"at most {MAX_JSON_RECIPIENTS} recipients per JSON batch; upload a CSV file for more",
                             "recipients")
         self.intake._check_open()
+        async with self._big_json if len(recipients) > BIG_JSON else contextlib.nullcontext():
+            return await self._create_json(key, fields, recipients)
+
+    async def _create_json(self, key: ApiKey, fields: BatchFields, recipients: list[Any]) -> dict[str, Any]:
         starts_now = fields.send_at is None or fields.send_at <= self.intake.wall_clock()
         # verified and starting now: straight to "accepted" (fresh ids: the main feed takes them)
         loader = Loader(self, key, fields, status="accepted" if starts_now else "held")
