@@ -14,7 +14,13 @@ For every kind of input the tests assert that
   catching, e.g. the inbound worker dropping its session, logs one);
 * the session answers with the protocol's error response (generic_nack, a deliver
   response with an error status) or the gateway closes it and binds again;
+* malformed receipts and MO are stored or counted as the design says (unknown receipts
+  in ``unmatched_reports``, MO as sent);
 * afterwards a normal message is delivered on the hostile channel and on the others.
+
+The store-heavy tests also run on PostgreSQL when SMSGW_TEST_PG_URL is set: PostgreSQL
+refuses NULs and over-long values that SQLite takes, and a deliver the store refuses
+would be refused again on every resend.
 """
 
 from __future__ import annotations
@@ -40,11 +46,12 @@ from sqlalchemy import select
 from protocols import cmpp, smgp, smpp
 from protocols.errors import RemoteProtocolError
 from protocols.session import RESPONSE_BIT, BindRequest
+from protocols.text import Alphabet, decode
 from protocols.tlv import Tlv
 from simulators.adapter import Accepted
 from simulators.cli import adapter_for
 from simulators.encoded import Encoded
-from smsgw.store.schema import mo_messages, unmatched_reports
+from smsgw.store.schema import mo_messages, mo_parts, unmatched_reports
 
 from .harness import ACCOUNTS, FINAL, Harness, gateway_with_sims, number, sim_config
 
@@ -818,6 +825,123 @@ async def test_garbage_bind_answers_back_off_then_bind(tmp_path: Path, proto: st
             assert all(conn.gone for conn in env.smsc.conns[:-1])
             slot = env.channel.slots[0]
             assert slot.last_error is None and slot.state == "bound_trx"
+
+
+# ------------------------------------------------------------------------- receipts
+
+async def test_an_smsc_message_id_longer_than_the_column(tmp_path: Path, db_url: str | None) -> None:
+    """submit_sm_resp takes a message_id of any length (the decoder is lenient): the segment
+    records it cut to its column, and the receipt naming it matches."""
+    long_id = "7" * 100
+    with trio.fail_after(20):
+        async with hostile(tmp_path, "smpp", db_url=db_url) as env:
+            env.smsc.receipts = False
+            env.smsc.message_id = lambda accepted: long_id.encode()
+            message_id = await env.h.send(number("smpp", 1))
+            await env.h.wait_status(message_id, {"submitted"})
+            conn = await env.smsc.bound()
+            reply = await conn.request(lambda seq: smpp_deliver(
+                seq, esm=0x04, tlvs=tlv(RECEIPTED_ID, long_id.encode() + b"\0") + tlv(MESSAGE_STATE, b"\2")))
+            assert reply is not None and status_of(reply) == 0
+            assert (await env.h.wait_status(message_id, FINAL))["status"] == "delivered"
+            assert env.h.gateway.store.writer.stats.failed_nowait == 0
+            assert await env.rows(unmatched_reports) == []
+
+
+# ------------------------------------------------------------------------------- MO
+
+GSM7, UCS2 = Alphabet.GSM7, Alphabet.UCS2
+CONCAT_EDGES = (  # UDH with a concatenation IE that makes no sense: the IE is ignored, the text kept
+    (b"\x05\x00\x03\x07\x00\x01", b"zero"),  # total 0
+    (b"\x05\x00\x03\x07\x02\x00", b"idx0"),  # index 0
+    (b"\x05\x00\x03\x07\x02\x03", b"over"),  # index > total
+    (b"\x06\x08\x04\x01\x02\x02\x03", b"big"),  # the same with a 16-bit reference
+    (b"\x04\x00\x02\x01\x02", b"short IE"),  # an IE of the wrong length
+    (b"\x00", b"no IE"),  # UDHL 0
+)
+#: one long MO in two parts, the first sent twice
+TWICE = (b"\x05\x00\x03\x09\x02\x01Hello ", b"\x05\x00\x03\x09\x02\x01Hello ", b"\x05\x00\x03\x09\x02\x02world")
+
+
+def storable(text: str) -> str:
+    """A text as the gateway stores what an operator sent: NUL (refused by PostgreSQL) as U+FFFD."""
+    return text.replace("\0", "\ufffd")
+
+
+def odd_mo(proto: str) -> tuple[list[Callable[[int], bytes]], list[str], dict[str, str]]:
+    """MO the gateway must store as they come: their frames, the texts stored, and the sender
+    stored for some texts."""
+    frames: list[Callable[[int], bytes]] = []
+    texts: list[str] = []
+    senders: dict[str, str] = {}
+
+    def add(text: str | None, frame: Callable[[int], bytes]) -> None:
+        frames.append(frame)
+        if text is not None:
+            texts.append(text)
+
+    binary, ucs2, text = {"smpp": (0xF4, 8, 0), "cmpp": (4, 8, 0), "smgp": (4, 8, 0)}[proto]
+    plain = GSM7 if proto == "smpp" else Alphabet.ASCII
+    add("0102ff", lambda seq: mo(proto, seq, b"\1\2\xff", coding=binary))
+    add("6f6464", lambda seq: mo(proto, seq, b"odd", coding=0x55 if proto == "smpp" else 255))  # reserved coding
+    add("A\ufffd", lambda seq: mo(proto, seq, b"\0A\0", coding=ucs2))  # UCS-2 of an odd length
+    add(storable(decode(b"ab\0cd", plain)), lambda seq: mo(proto, seq, b"ab\0cd", coding=text))
+    add(decode(b"\x80\xffAB", plain), lambda seq: mo(proto, seq, b"\x80\xffAB", coding=text))
+    if proto != "smpp":  # GBK / GB18030 cut in the middle of a character
+        add("\u554a\ufffd", lambda seq: mo(proto, seq, b"\xb0\xa1\xb0", coding=15))
+    add(storable(decode(b"\x10\0\3\1", plain)), lambda seq: mo(proto, seq, b"\x10\0\3\1", udhi=True))  # UDHL > data
+    add(storable(decode(b"\3\0\5\1\2", plain)), lambda seq: mo(proto, seq, b"\3\0\5\1\2", udhi=True))  # IE > UDHL
+    add("", lambda seq: mo(proto, seq, b"", udhi=True))  # UDHI without user data
+    for udh, body in CONCAT_EDGES:
+        add(body.decode(), lambda seq, data=udh + body: mo(proto, seq, data, udhi=True))
+    for part in TWICE:
+        add(None, lambda seq, data=part: mo(proto, seq, data, udhi=True))
+    texts.append("Hello world")
+    add("long sender", lambda seq: mo(proto, seq, b"long sender", source="1" * (100 if proto == "smpp" else 21)))
+    senders["long sender"] = "1" * (32 if proto == "smpp" else 21)
+    if proto != "smpp":  # a fixed-size field, where an SMPP C-string would end at the NUL
+        add("NUL sender", lambda seq: mo(proto, seq, b"NUL sender", source="139\x0012345678"))
+        senders["NUL sender"] = "139\ufffd12345678"
+    if proto == "smpp":
+        add("x" * 60_000, lambda seq: smpp_deliver(seq, tlvs=tlv(MESSAGE_PAYLOAD, b"x" * 60_000)))
+        add("short wins", lambda seq: smpp_deliver(seq, sm=b"short wins", tlvs=tlv(MESSAGE_PAYLOAD, b"payload")))
+        add("sent as data sm", lambda seq: data_sm(seq, tlvs=tlv(MESSAGE_PAYLOAD, b"sent as data sm")))
+        add("status ignored", lambda seq: head(proto, smpp.CommandId.DELIVER_SM, seq, sm_body(sm=b"status ignored"),
+                                               status=0x45))
+    elif proto == "cmpp":
+        add("odd flag", lambda seq: cmpp_deliver(seq, registered_delivery=2, msg_content=b"odd flag"))
+        add("id 0", lambda seq: cmpp_deliver(seq, msg_id=0, msg_content=b"id 0"))
+        add("id max", lambda seq: cmpp_deliver(seq, msg_id=2**64 - 1, msg_content=b"id max"))
+    else:
+        add("empty udhi", lambda seq: smgp_deliver(seq, msg_content=b"empty udhi",
+                                                   tlvs=[Tlv(smgp.TlvTag.TP_UDHI, b"")]))
+        add("one", lambda seq: smgp_deliver(seq, msg_content=b"\x05\x00\x03\x05\x01\x01one",
+                                            tlvs=[Tlv(smgp.TlvTag.TP_UDHI, b"\x40")]))
+        add("id max", lambda seq: smgp_deliver(seq, msg_id=b"\xff" * 10, msg_content=b"id max"))
+    return frames, texts, senders
+
+
+@pytest.mark.parametrize("proto", PROTOCOLS)
+async def test_odd_mo_is_acknowledged_and_stored(tmp_path: Path, proto: str, db_url: str | None) -> None:
+    frames, texts, senders = odd_mo(proto)
+    with trio.fail_after(30):
+        async with hostile(tmp_path, proto, db_url=db_url) as env:
+            conn = await env.smsc.bound()
+            for i, frame in enumerate(frames):
+                sequence = conn.next_sequence()
+                raw = frame(sequence)
+                await conn.write(raw)
+                reply = await conn.answer(sequence)
+                assert reply is not None and status_of(reply) == 0, (i, reply)
+                if proto != "smpp":  # CMPP and SMGP echo the deliver's Msg_Id
+                    assert reply.msg_id == _DECODE[proto](raw).msg_id
+            rows = await env.rows(mo_messages)
+            assert sorted(row.text for row in rows) == sorted(texts)
+            by_text = {row.text: row.from_number for row in rows}
+            assert {text: by_text[text] for text in senders} == senders
+            assert await env.rows(mo_parts) == []  # the long one is complete, its repeated part not kept
+            assert env.channel.stats.mo_parts == len(frames)
+            assert (env.channel.stats.reconnects, env.channel.stats.violations) == (0, 0)
 
 
 # ----------------------------------------------------------------- malformed delivers
