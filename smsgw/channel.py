@@ -121,6 +121,9 @@ class ChannelStats:
     receipts: int = 0
     receipt_stats: dict[str, int] = field(default_factory=dict)  # by stat word (metrics label)
     mo_parts: int = 0
+    #: delivers that are neither a readable receipt nor an MO (a receipt without an id): they are
+    #: acknowledged, since the operator would only send them again, and counted here, not stored
+    unreadable: int = 0
     reconnects: int = 0
     violations: int = 0
 
@@ -497,12 +500,16 @@ class _Connection:
             items: list[Receipt | MoPart] = []
             for pdu in pdus:
                 item = link.inbound(pdu)
-                if item is not None:
-                    items.append(item)
-                    if isinstance(item, Receipt):
-                        channel.stats.count_receipt(item.stat)
-                    else:
-                        channel.stats.mo_parts += 1
+                if item is None:
+                    channel.stats.unreadable += 1
+                    log.warning("unreadable receipt acknowledged, not stored", channel=channel.name,
+                                pdu=type(pdu).__name__, sequence=pdu.sequence)
+                    continue
+                items.append(item)
+                if isinstance(item, Receipt):
+                    channel.stats.count_receipt(item.stat)
+                else:
+                    channel.stats.mo_parts += 1
             if items:
                 try:
                     await channel.sink.inbound(channel.name, items)

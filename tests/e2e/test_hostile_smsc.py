@@ -15,7 +15,7 @@ For every kind of input the tests assert that
 * the session answers with the protocol's error response (generic_nack, a deliver
   response with an error status) or the gateway closes it and binds again;
 * malformed receipts and MO are stored or counted as the design says (unknown receipts
-  in ``unmatched_reports``, MO as sent);
+  in ``unmatched_reports``, MO as sent, unreadable receipts counted and acknowledged);
 * afterwards a normal message is delivered on the hostile channel and on the others.
 
 The store-heavy tests also run on PostgreSQL when SMSGW_TEST_PG_URL is set: PostgreSQL
@@ -828,6 +828,101 @@ async def test_garbage_bind_answers_back_off_then_bind(tmp_path: Path, proto: st
 
 
 # ------------------------------------------------------------------------- receipts
+
+LONG_STAT = "UNDELIVERABLE_FOR_A_LONG_TIME"
+
+
+def odd_receipts(proto: str) -> tuple[list[Callable[[int], bytes]], set[tuple[str, str]], int]:
+    """Receipts no message matches, all to be acknowledged: their frames, the (smsc_id, stat)
+    rows they leave in unmatched_reports, and how many of them cannot be read at all."""
+    if proto == "smpp":
+        return [
+            lambda seq: smpp_deliver(seq, esm=0x04),  # no text, no TLV: unreadable
+            lambda seq: smpp_deliver(seq, esm=0x04, sm=b"\xff\x00garbage\x01 id: stat:"),  # unreadable
+            lambda seq: smpp_deliver(seq, esm=0x04, tlvs=tlv(RECEIPTED_ID, b"\0")),  # an empty id: unreadable
+            lambda seq: smpp_deliver(seq, esm=0x04, sm=smpp_receipt_text("ZZZ-unknown")),
+            lambda seq: smpp_deliver(seq, esm=0x04, tlvs=tlv(RECEIPTED_ID, b"AB12CD\0") + tlv(MESSAGE_STATE, b"\5")),
+            lambda seq: smpp_deliver(seq, esm=0x04, tlvs=tlv(RECEIPTED_ID, b"9" * 300 + b"\0")
+                                     + tlv(MESSAGE_STATE, b"\2")),
+            lambda seq: smpp_deliver(seq, esm=0x04, sm=b"id:12\x0034 stat:DELIVRD"),
+            lambda seq: smpp_deliver(seq, esm=0x04, sm=b"id:777 stat:DEL\x00X err:1"),
+            lambda seq: smpp_deliver(seq, esm=0x04, sm=f"id:778 stat:{LONG_STAT} err:{'9' * 30}".encode()),
+            lambda seq: smpp_deliver(seq, esm=0x04, tlvs=tlv(RECEIPTED_ID, b"555\0") + tlv(MESSAGE_STATE, b"")),
+            lambda seq: smpp_deliver(seq, esm=0x04, tlvs=tlv(RECEIPTED_ID, b"556\0") + tlv(MESSAGE_STATE, b"\xff")),
+            lambda seq: data_sm(seq, esm=0x04, tlvs=tlv(RECEIPTED_ID, b"DS-1\0") + tlv(MESSAGE_STATE, b"\2")),
+        ], {
+            ("ZZZ-unknown", "DELIVRD"), ("AB12CD", "UNDELIV"), ("9" * 80, "DELIVRD"), ("12\ufffd34", "DELIVRD"),
+            ("777", "DEL\ufffdX"), ("778", LONG_STAT[:16]), ("555", "UNKNOWN"), ("556", "UNKNOWN"),
+            ("DS-1", "DELIVRD"),
+        }, 3
+    if proto == "cmpp":
+        return [
+            lambda seq: cmpp_deliver(seq, registered_delivery=1),  # no report: unreadable
+            lambda seq: cmpp_deliver(seq, registered_delivery=1, msg_content=bytes(range(50))),  # unreadable
+            lambda seq: cmpp_deliver(seq, registered_delivery=1, msg_content=cmpp_report(12345)),
+            lambda seq: cmpp_deliver(seq, registered_delivery=1, msg_content=cmpp_report(12346, layout=2)),
+            lambda seq: cmpp_deliver(seq, registered_delivery=1, msg_content=cmpp_report(0)),
+            lambda seq: cmpp_deliver(seq, registered_delivery=1, msg_content=cmpp_report(2**64 - 1)),
+            lambda seq: cmpp_deliver(seq, registered_delivery=1, msg_content=cmpp_report(12347, b"\xffU\0\1ABC")),
+            lambda seq: cmpp_deliver(seq, registered_delivery=1, msg_content=cmpp_report(12348, bytes(7))),
+        ], {
+            ("12345", "DELIVRD"), ("12346", "DELIVRD"), ("0", "DELIVRD"), (str(2**64 - 1), "DELIVRD"),
+            ("12347", "\xffU\ufffd\x01ABC"), ("12348", ""),
+        }, 2
+    ids = [bytes.fromhex("0123456789abcdef0123"), b"\xff" * 10, bytes.fromhex("00000000000000000001"),
+           bytes.fromhex("00000000000000000002")]
+    return [
+        lambda seq: smgp_deliver(seq, is_report=1),  # unreadable
+        lambda seq: smgp_deliver(seq, is_report=1, msg_content=b"id:\1\2\3 garbage"),  # unreadable
+        lambda seq: smgp_deliver(seq, is_report=1, msg_content=smgp_report(ids[0])),
+        lambda seq: smgp_deliver(seq, is_report=1, msg_content=smgp_report(ids[1])),
+        lambda seq: smgp_deliver(seq, is_report=1, msg_content=smgp_report(ids[2], lower_case=True)),
+        lambda seq: smgp_deliver(seq, is_report=1, msg_content=smgp_report(ids[3], "DE\0LIV")),
+    ], {
+        (smgp.msg_id_hex(ids[0]), "DELIVRD"), (smgp.msg_id_hex(ids[1]), "DELIVRD"),
+        (smgp.msg_id_hex(ids[2]), "DELIVRD"), (smgp.msg_id_hex(ids[3]), "DE\ufffdLIV"),
+    }, 2
+
+
+def odd_stat_receipt(proto: str, accepted: Accepted) -> Callable[[int], bytes]:
+    """A receipt for a message the gateway did send, with a stat no column was made for."""
+    if proto == "smpp":
+        return lambda seq: smpp_deliver(seq, esm=0x04, tlvs=tlv(RECEIPTED_ID, accepted.text_id.encode() + b"\0"),
+                                        sm=f"id:{accepted.text_id} stat:{LONG_STAT}\0 err:\0{'9' * 20}".encode())
+    if proto == "cmpp":
+        return lambda seq: cmpp_deliver(seq, registered_delivery=1, msg_content=cmpp_report(accepted.wire_id,
+                                                                                            b"UN\0DELV"))
+    report = (b"id:" + accepted.wire_id + b" sub:001 dlvrd:000 submit date:2401010000 done date:2401010000 stat:"
+              + LONG_STAT.encode() + b" err:\0" + b"9" * 20 + b" text:005hello")
+    return lambda seq: smgp_deliver(seq, is_report=1, msg_content=report)
+
+
+@pytest.mark.parametrize("proto", PROTOCOLS)
+async def test_odd_receipts_are_acknowledged_and_stored_or_counted(tmp_path: Path, proto: str,
+                                                                   db_url: str | None) -> None:
+    frames, unmatched, unreadable = odd_receipts(proto)
+    with trio.fail_after(30):
+        async with hostile(tmp_path, proto, db_url=db_url) as env:
+            conn = await env.smsc.bound()
+            for i, frame in enumerate(frames):
+                reply = await conn.request(frame)
+                assert reply is not None and status_of(reply) == 0, (i, reply)
+            rows = await env.rows(unmatched_reports)
+            assert {(row.smsc_id, row.stat) for row in rows} == unmatched
+            assert env.h.gateway.dispatcher.stats.receipts_unmatched == len(unmatched)
+            assert env.channel.stats.unreadable == unreadable
+            assert await env.h.metric("smsgw_receipts_unreadable_total") == unreadable
+            assert env.channel.stats.receipts == len(frames) - unreadable
+            # a receipt for a message sent, with a stat longer than any column (and NULs)
+            env.smsc.receipts = False
+            message_id = await env.h.send(number(proto, 1))
+            await env.h.wait_status(message_id, {"submitted"})
+            reply = await conn.request(odd_stat_receipt(proto, env.smsc.accepted[-1]))
+            assert reply is not None and status_of(reply) == 0
+            found = await env.h.wait_status(message_id, FINAL)
+            assert found["status"] == "failed"
+            assert (env.channel.stats.reconnects, env.channel.stats.violations) == (0, 0)
+
 
 async def test_an_smsc_message_id_longer_than_the_column(tmp_path: Path, db_url: str | None) -> None:
     """submit_sm_resp takes a message_id of any length (the decoder is lenient): the segment
