@@ -427,18 +427,37 @@ class _Connection:
             self.nursery.start_soon(self.sender)
 
     async def writer(self) -> None:
+        """Send what the session queued, one ``send_all`` per wake-up. A write the operator does
+        not take within ``response_timeout`` gives the session up: an operator that stops reading
+        but goes on sending (keepalives, delivers) would otherwise keep it bound for ever, its
+        answers piling up in memory, every submit of the window timing out on a line that is
+        never dropped; the keepalive does not notice, since the operator is not silent."""
         session, stream = self.session, self.stream
+        limit = self.channel.config.response_timeout
         try:
             while True:
                 await self._dirty.wait()
                 self._dirty = trio.Event()
                 data = session.data_to_send()
                 if data:
-                    await stream.send_all(data)
+                    with trio.move_on_after(limit) as write:
+                        await stream.send_all(data)
+                    if write.cancelled_caught:
+                        self._give_up(f"the operator did not read what we sent within {limit:g} s")
+                        return
                 if session.is_closed:
                     return
         finally:
             self.writer_done.set()
+
+    def _give_up(self, reason: str) -> None:
+        """Close the session from our side (its outstanding requests are requeued) and end its tasks."""
+        closed = self.session.connection_lost(reason)
+        if closed is not None:
+            self.channel._on_closed(self.slot, closed)
+        log.warning("session given up", channel=self.channel.name, slot=self.slot.index, reason=reason)
+        if self.nursery is not None:
+            self.nursery.cancel_scope.cancel()
 
     async def timer(self) -> None:
         session = self.session

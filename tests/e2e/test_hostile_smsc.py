@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import random
+import socket
 import struct
 import tempfile
 import time
@@ -528,6 +529,28 @@ async def test_truncated_pdu_then_silence(tmp_path: Path, proto: str) -> None:
             assert env.channel.stats.reconnects == 1
             assert env.channel.slots[0].last_error is None
             assert await env.rows(mo_messages) == []
+
+
+@pytest.mark.parametrize("proto", PROTOCOLS)
+async def test_an_smsc_that_stops_reading_but_keeps_talking_is_given_up(tmp_path: Path, proto: str) -> None:
+    """Its keepalives keep the line from looking idle, so only the writer can tell: what the
+    gateway sends is not taken within response_timeout, and the session is dropped, not kept
+    bound for ever with its answers piling up in memory."""
+    with trio.fail_after(20):
+        async with hostile(tmp_path, proto, channel={"response_timeout": 0.5}) as env:
+            conn = await env.smsc.bound()
+            conn.stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+            conn.reading = trio.Event()  # reads nothing any more
+            chunk = b"".join(keepalive(proto, RAW_SEQUENCES + i) for i in range(500))
+            started = trio.current_time()
+            with contextlib.suppress(trio.BrokenResourceError):
+                while True:  # ... and talks on, until the gateway hangs up
+                    await conn.stream.send_all(chunk)
+                    await trio.sleep(0.01)
+            assert trio.current_time() - started < 5
+            conn.reading.set()
+            assert await env.smsc.next_bind(conn) is not conn
+            assert env.channel.stats.reconnects == 1
 
 
 async def test_stopping_against_a_deaf_smsc_is_bounded(tmp_path: Path) -> None:
