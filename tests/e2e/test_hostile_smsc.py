@@ -16,6 +16,7 @@ For every kind of input the tests assert that
   response with an error status) or the gateway closes it and binds again;
 * malformed receipts and MO are stored or counted as the design says (unknown receipts
   in ``unmatched_reports``, MO as sent, unreadable receipts counted and acknowledged);
+* an ``smsgw trace`` client watching meanwhile gets every PDU described, none failing;
 * afterwards a normal message is delivered on the hostile channel and on the others.
 
 The store-heavy tests also run on PostgreSQL when SMSGW_TEST_PG_URL is set: PostgreSQL
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import random
 import socket
 import struct
@@ -37,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import structlog
 import trio
@@ -52,6 +55,7 @@ from protocols.tlv import Tlv
 from simulators.adapter import Accepted
 from simulators.cli import adapter_for
 from simulators.encoded import Encoded
+from smsgw.http.auth import sign
 from smsgw.store.schema import mo_messages, mo_parts, unmatched_reports
 
 from .harness import ACCOUNTS, FINAL, Harness, gateway_with_sims, number, sim_config
@@ -389,6 +393,36 @@ async def hostile(tmp_path: Path, proto: str, *, db_url: str | None = None, chan
             nursery.cancel_scope.cancel()
     errors = [entry for entry in logs if entry.get("log_level") in ("error", "critical", "exception")]
     assert not errors, errors
+
+
+@contextlib.asynccontextmanager
+async def traced(env: Hostile) -> AsyncIterator[list[dict[str, Any]]]:
+    """An ``smsgw trace`` client on the hostile channel meanwhile: the lines it read. Every PDU
+    the gateway decoded is described for it; none may fail to be."""
+    h, path = env.h, f"/v1/channels/{env.proto}-sim/trace"
+    lines: list[dict[str, Any]] = []
+
+    async def read(response: httpx.Response) -> None:
+        async for line in response.aiter_lines():
+            if line.strip():
+                lines.append(json.loads(line))
+
+    async with httpx.AsyncClient(timeout=None) as client:
+        request = client.build_request("GET", h.base + path, headers=sign(h.secret, "GET", path, b"", key_id=h.key))
+        response = await client.send(request, stream=True)
+        try:
+            assert response.status_code == 200
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(read, response)
+                yield lines
+                await wait_for(lambda: not any(sub.buffer for sub in h.gateway.trace.subscriptions),
+                               "the trace to catch up")
+                await trio.sleep(0.05)
+                nursery.cancel_scope.cancel()
+        finally:
+            await response.aclose()
+    assert [line for line in lines if "error" in line] == []
+    assert sum(1 for line in lines if line.get("direction") == "in") > 0
 
 
 async def still_works(env: Hostile, others: tuple[str, ...]) -> None:
@@ -925,7 +959,7 @@ async def test_odd_receipts_are_acknowledged_and_stored_or_counted(tmp_path: Pat
                                                                    db_url: str | None) -> None:
     frames, unmatched, unreadable = odd_receipts(proto)
     with trio.fail_after(30):
-        async with hostile(tmp_path, proto, db_url=db_url) as env:
+        async with hostile(tmp_path, proto, db_url=db_url) as env, traced(env):
             conn = await env.smsc.bound()
             for i, frame in enumerate(frames):
                 reply = await conn.request(frame)
@@ -1043,7 +1077,7 @@ def odd_mo(proto: str) -> tuple[list[Callable[[int], bytes]], list[str], dict[st
 async def test_odd_mo_is_acknowledged_and_stored(tmp_path: Path, proto: str, db_url: str | None) -> None:
     frames, texts, senders = odd_mo(proto)
     with trio.fail_after(30):
-        async with hostile(tmp_path, proto, db_url=db_url) as env:
+        async with hostile(tmp_path, proto, db_url=db_url) as env, traced(env):
             conn = await env.smsc.bound()
             for i, frame in enumerate(frames):
                 sequence = conn.next_sequence()
@@ -1178,7 +1212,7 @@ async def test_mutated_delivers_get_their_answer_and_nothing_breaks(proto: str, 
     picks = data.draw(st.lists(st.tuples(st.integers(0, len(bases) - 1), st.lists(EDITS, min_size=1, max_size=4)),
                                min_size=30, max_size=30))
     with tempfile.TemporaryDirectory() as tmp, trio.fail_after(60):
-        async with hostile(Path(tmp), proto) as env:
+        async with hostile(Path(tmp), proto) as env, traced(env):
             conn, closes = await env.smsc.bound(), 0
             for i, (base, edits) in enumerate(picks):
                 raw = mutate(proto, bases[base], edits)
