@@ -1044,6 +1044,10 @@ def odd_mo(proto: str) -> tuple[list[Callable[[int], bytes]], list[str], dict[st
     add(storable(decode(b"\x10\0\3\1", plain)), lambda seq: mo(proto, seq, b"\x10\0\3\1", udhi=True))  # UDHL > data
     add(storable(decode(b"\3\0\5\1\2", plain)), lambda seq: mo(proto, seq, b"\3\0\5\1\2", udhi=True))  # IE > UDHL
     add("", lambda seq: mo(proto, seq, b"", udhi=True))  # UDHI without user data
+    # characters many line readers break lines at (not NDJSON's): the trace must keep them in one line
+    add("a\u2028b\u2029c\x85d", lambda seq: mo(proto, seq, "a\u2028b\u2029c\x85d".encode("utf-16-be"), coding=ucs2))
+    if proto == "smpp":
+        add("NEL\x85latin-1", lambda seq: mo(proto, seq, b"NEL\x85latin-1", coding=3))
     for udh, body in CONCAT_EDGES:
         add(body.decode(), lambda seq, data=udh + body: mo(proto, seq, data, udhi=True))
     for part in TWICE:
