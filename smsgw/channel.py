@@ -121,6 +121,9 @@ class ChannelStats:
     receipts: int = 0
     receipt_stats: dict[str, int] = field(default_factory=dict)  # by stat word (metrics label)
     mo_parts: int = 0
+    #: delivers that are neither a readable receipt nor an MO (a receipt without an id): they are
+    #: acknowledged, since the operator would only send them again, and counted here, not stored
+    unreadable: int = 0
     reconnects: int = 0
     violations: int = 0
 
@@ -424,18 +427,37 @@ class _Connection:
             self.nursery.start_soon(self.sender)
 
     async def writer(self) -> None:
+        """Send what the session queued, one ``send_all`` per wake-up. A write the operator does
+        not take within ``response_timeout`` gives the session up: an operator that stops reading
+        but goes on sending (keepalives, delivers) would otherwise keep it bound for ever, its
+        answers piling up in memory, every submit of the window timing out on a line that is
+        never dropped; the keepalive does not notice, since the operator is not silent."""
         session, stream = self.session, self.stream
+        limit = self.channel.config.response_timeout
         try:
             while True:
                 await self._dirty.wait()
                 self._dirty = trio.Event()
                 data = session.data_to_send()
                 if data:
-                    await stream.send_all(data)
+                    with trio.move_on_after(limit) as write:
+                        await stream.send_all(data)
+                    if write.cancelled_caught:
+                        self._give_up(f"the operator did not read what we sent within {limit:g} s")
+                        return
                 if session.is_closed:
                     return
         finally:
             self.writer_done.set()
+
+    def _give_up(self, reason: str) -> None:
+        """Close the session from our side (its outstanding requests are requeued) and end its tasks."""
+        closed = self.session.connection_lost(reason)
+        if closed is not None:
+            self.channel._on_closed(self.slot, closed)
+        log.warning("session given up", channel=self.channel.name, slot=self.slot.index, reason=reason)
+        if self.nursery is not None:
+            self.nursery.cancel_scope.cancel()
 
     async def timer(self) -> None:
         session = self.session
@@ -497,12 +519,16 @@ class _Connection:
             items: list[Receipt | MoPart] = []
             for pdu in pdus:
                 item = link.inbound(pdu)
-                if item is not None:
-                    items.append(item)
-                    if isinstance(item, Receipt):
-                        channel.stats.count_receipt(item.stat)
-                    else:
-                        channel.stats.mo_parts += 1
+                if item is None:
+                    channel.stats.unreadable += 1
+                    log.warning("unreadable receipt acknowledged, not stored", channel=channel.name,
+                                pdu=type(pdu).__name__, sequence=pdu.sequence)
+                    continue
+                items.append(item)
+                if isinstance(item, Receipt):
+                    channel.stats.count_receipt(item.stat)
+                else:
+                    channel.stats.mo_parts += 1
             if items:
                 try:
                     await channel.sink.inbound(channel.name, items)

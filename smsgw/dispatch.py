@@ -23,6 +23,7 @@ a submit mark queued before it is committed and the message is not sent twice.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import math
 import time
@@ -42,6 +43,7 @@ from .link import Link, MoPart, OutboundText, Receipt, SubmitResult
 from .links import link_for
 from .store.errors import ReadFailed, WriteFailed
 from .store.ids import IdGenerator
+from .store.schema import mo_messages, segments
 from .store.store import Store
 
 log = structlog.get_logger("smsgw.dispatch")
@@ -60,6 +62,10 @@ _EXPIRY_EVERY = 30.0
 _EXPIRY_PAGE = 1000  # messages expired per transaction; a run takes pages until one is short
 _MO_MAX_AGE = 600.0
 _STORE_RETRY = 1.0  # seconds before a feeder or the expiry reads again after the database failed
+#: widths of the columns that take what an operator sends (see ``storable``)
+_ID_WIDTH: int = segments.c.smsc_id.type.length  # operator ids and their keys, also in unmatched_reports
+_STAT_WIDTH: int = segments.c.stat.type.length  # receipt stat and err, also in reports and unmatched_reports
+_NUMBER_WIDTH: int = mo_messages.c.from_number.type.length  # MO sender and recipient, also in mo_parts
 
 #: receipt stat -> segment status; anything absent is a failure, None is not final
 _STAT_STATUS: dict[str, str | None] = {
@@ -70,6 +76,35 @@ _STAT_STATUS: dict[str, str | None] = {
 
 def segment_status(stat: str) -> str | None:
     return _STAT_STATUS.get(stat.upper(), "failed")
+
+
+def storable(value: str, width: int | None = None) -> str:
+    """Text an operator sent, made fit for a column ``width`` characters wide: NUL as U+FFFD, cut
+    to the width. The codecs take any octets in ids, stats, addresses and texts (and over-long
+    C-strings), SQLite stores them, PostgreSQL refuses both a NUL in text and a value wider than
+    its column. A receipt or MO whose write is refused is not acknowledged, so the operator sends
+    it again after the reconnect, the store refuses it again, for ever, and the session is dropped
+    each time with everything in its window."""
+    if "\0" in value:
+        value = value.replace("\0", "\ufffd")
+    return value if width is None or len(value) <= width else value[:width]
+
+
+def _storable_receipt(receipt: Receipt) -> Receipt:
+    """``receipt`` with an id, stat and err that fit their columns wherever they are written."""
+    smsc_id, stat, err = (storable(receipt.smsc_id, _ID_WIDTH), storable(receipt.stat, _STAT_WIDTH),
+                          storable(receipt.err, _STAT_WIDTH))
+    if smsc_id is receipt.smsc_id and stat is receipt.stat and err is receipt.err:
+        return receipt
+    return dataclasses.replace(receipt, smsc_id=smsc_id, stat=stat, err=err)
+
+
+def _storable_mo(part: MoPart) -> MoPart:
+    """``part`` with a sender, recipient and text that fit their columns."""
+    source, dest, text = storable(part.source, _NUMBER_WIDTH), storable(part.dest, _NUMBER_WIDTH), storable(part.text)
+    if source is part.source and dest is part.dest and text is part.text:
+        return part
+    return dataclasses.replace(part, source=source, dest=dest, text=text)
 
 
 class GroupedOps:
@@ -388,7 +423,7 @@ class Dispatcher:
     def submitted(self, channel: str, job: Job, result: SubmitResult, sent_at: float, now: float) -> None:
         meta: MessageMeta = job.meta
         wall = self.wall_clock()
-        smsc_id = result.smsc_id or ""
+        smsc_id = storable(result.smsc_id or "", _ID_WIDTH)
         key = _key(self.links[channel].resp_key, smsc_id)
         self._submitted_segments.append((q.SEGMENT_SUBMITTED, {
             "m_id": job.message_id, "m_idx": job.index, "smsc_id": smsc_id, "smsc_key": key, "at": wall,
@@ -463,8 +498,9 @@ class Dispatcher:
         misses: list[tuple[str, Receipt]] = []
         for item in items:
             if isinstance(item, MoPart):
-                self._mo_part(channel, item, wall, mo_ops, mo)
+                self._mo_part(channel, _storable_mo(item), wall, mo_ops, mo)
                 continue
+            item = _storable_receipt(item)
             key = _key(link.dlr_key, item.smsc_id)
             hit = self._sent.get((channel, key))
             if hit is None:
@@ -510,7 +546,7 @@ class Dispatcher:
         if len(parked) > _PARKED_LIMIT:
             del parked[next(iter(parked))]
         ops.append((q.INSERT_UNMATCHED, {"channel": channel, "smsc_id": receipt.smsc_id, "smsc_key": key,
-                                         "stat": receipt.stat[:16], "err": receipt.err[:16], "received_at": wall,
+                                         "stat": receipt.stat, "err": receipt.err, "received_at": wall,
                                          "raw": None, "matched_message_id": None}))
         log.info("receipt matches no message (yet)", channel=channel, smsc_id=receipt.smsc_id, stat=receipt.stat)
 
@@ -524,8 +560,8 @@ class Dispatcher:
         meta.statuses[idx - 1] = status
         if meta.sent_at and self.report_latency_observer is not None:
             self.report_latency_observer(wall - meta.sent_at)
-        ops.append((q.SEGMENT_FINAL, {"m_id": meta.id, "m_idx": idx, "st": status, "r_stat": receipt.stat[:16],
-                                      "r_err": receipt.err[:16], "at": wall}))
+        ops.append((q.SEGMENT_FINAL, {"m_id": meta.id, "m_idx": idx, "st": status, "r_stat": receipt.stat,
+                                      "r_err": receipt.err, "at": wall}))
         if status == "failed":
             self._finalize(meta, "failed", receipt.stat, f"receipt {receipt.stat} err:{receipt.err}", wall, ops,
                            stat=receipt.stat, err=receipt.err)
@@ -654,7 +690,9 @@ class Dispatcher:
 
 
 def _key(normalise: Callable[[str], str], smsc_id: str) -> str:
+    """The matching key of an operator id; ``storable``, as it is written and looked up in the database."""
     try:
-        return normalise(smsc_id)
+        key = normalise(smsc_id)
     except ValueError:
-        return smsc_id.strip().casefold()
+        key = smsc_id.strip().casefold()
+    return storable(key, _ID_WIDTH)

@@ -105,9 +105,10 @@ class SmppLink(Link):
                 parsed = parse_smpp_receipt(data)
             except ReceiptError:
                 parsed = None
-            smsc_id = tlv_id.rstrip(b"\0").decode("latin-1") if tlv_id else parsed.id if parsed else None
+            # an empty receipted_message_id (a lone NUL) names nothing: the text's id, if any, does
+            smsc_id = (tlv_id.strip(b"\0 ").decode("latin-1") if tlv_id else "") or (parsed.id if parsed else None)
             if smsc_id is None:
-                return None
+                return None  # no id anywhere: acknowledged and counted by the caller, never matched
             stat = parsed.stat if parsed else _smpp_state_stat(pdu.get_tlv(smpp.Tag.MESSAGE_STATE))
             return Receipt(smsc_id, stat, (parsed.err or "") if parsed else "", stat == "DELIVRD", is_final(stat))
         return _mo_part(pdu.source_addr, pdu.destination_addr, data, pdu.data_coding,
@@ -191,7 +192,7 @@ class CmppLink(Link):
             except RemoteProtocolError:
                 report = None
             if report is None:
-                return None
+                return None  # acknowledged and counted by the caller, never matched
             stat = report.stat
             return Receipt(str(report.msg_id), stat, "", stat == "DELIVRD", stat != "ACCEPTD")
         return _mo_part(pdu.src_terminal_id, pdu.dest_id, pdu.msg_content, pdu.msg_fmt,

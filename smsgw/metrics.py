@@ -34,6 +34,8 @@ class GatewayCollector:
                                        labels=["channel"])
         reconnects = CounterMetricFamily("smsgw_reconnects", "Session reconnects", labels=["channel"])
         throttled = CounterMetricFamily("smsgw_throttled", "Throttling responses", labels=["channel"])
+        unreadable = CounterMetricFamily("smsgw_receipts_unreadable",
+                                         "Receipts without a readable id: acknowledged, not stored", labels=["channel"])
         depth = GaugeMetricFamily("smsgw_queue_depth", "Segments queued in memory", labels=["channel"])
         in_flight = GaugeMetricFamily("smsgw_in_flight", "Outstanding requests per session",
                                       labels=["channel", "session"])
@@ -48,6 +50,7 @@ class GatewayCollector:
             timeouts.add_metric([name], stats.timeouts)
             reconnects.add_metric([name], stats.reconnects)
             throttled.add_metric([name], stats.throttled)
+            unreadable.add_metric([name], stats.unreadable)
             depth.add_metric([name], channel.depth)
             bound.add_metric([name], channel.bound_sessions)
             for slot in channel.slots:
@@ -65,8 +68,8 @@ class GatewayCollector:
         pending.add_metric([], writer.pending_ops)
         commits = CounterMetricFamily("smsgw_store_batches", "Group commits")
         commits.add_metric([], writer.batches)
-        yield from (submits, responses, receipts, timeouts, reconnects, throttled, depth, in_flight, bound,
-                    finals, unmatched, mo, pending, commits)
+        yield from (submits, responses, receipts, timeouts, reconnects, throttled, unreadable, depth, in_flight,
+                    bound, finals, unmatched, mo, pending, commits)
 
 
 class LatencyHistogram:

@@ -248,5 +248,15 @@ def pdu_line(describe: Callable[[Any], dict[str, Any]], at: float, direction: st
     return line
 
 
+#: characters JSON leaves raw in a string (ensure_ascii off) that line readers break lines at,
+#: httpx's iter_lines (smsgw trace) and str.splitlines among them; NDJSON breaks only at "\n"
+_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
 def _line(obj: dict[str, Any]) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str).encode() + b"\n"
+    """One NDJSON line. Operator text (an MO in Latin-1 with a 0x85, a UCS-2 U+2028) would
+    otherwise split it in two for the reader, and ``smsgw trace`` fail on half a JSON object."""
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str)
+    if not text.isascii():
+        text = text.translate(_LINE_BREAKS)
+    return text.encode() + b"\n"

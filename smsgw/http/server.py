@@ -548,6 +548,8 @@ class _Connection:
             async for chunk in body:
                 if chunk and not head_only:
                     await self._send(conn.send(h11.Data(data=chunk)))
+        except _Closed:
+            raise  # the client went away mid-body (``smsgw trace`` stopped, an export abandoned): no failure
         except Exception as exc:
             # The head is out: the only honest signal left is an unterminated chunked body.
             log.exception("http_response_body_failed", status=response.status)

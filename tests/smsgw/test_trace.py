@@ -14,7 +14,7 @@ import trio
 
 from protocols import cmpp, smgp, smpp
 from smsgw.http.auth import sign
-from smsgw.trace import Subscription, compact, pdu_line, status_of
+from smsgw.trace import Subscription, _line, compact, pdu_line, status_of
 from tests.e2e.harness import NUMBER, Harness, gateway_with_sims
 
 CHANNEL = {"smpp": "smpp-sim", "cmpp": "cmpp-sim", "smgp": "smgp-sim"}
@@ -155,3 +155,14 @@ def test_pdu_line_for_each_protocol() -> None:
     assert status_of(submit)[0] == 8 and compact(submit)["msg_id"] == "0000000000001234"
     resp = smgp.describe(smgp.SubmitResp(sequence=4, msg_id=bytes(10), status=0))
     assert status_of(resp) == (0, resp.get("status_name")) and compact(resp)["msg_id"] == "00" * 10
+
+
+def test_a_line_stays_one_line_whatever_the_operator_sent() -> None:
+    """U+0085, U+2028 and U+2029 are left raw by JSON and break lines for httpx's iter_lines
+    (what ``smsgw trace`` reads with) and str.splitlines: the trace line escapes them."""
+    text = "a\u2028b\u2029c\x85d\u00e9\u4e2d"
+    pdu = smpp.DeliverSm(sequence=5, data_coding=8, short_message=text.encode("utf-16-be"))
+    data = _line(pdu_line(smpp.describe, 1.0, "in", 0, 5, pdu))
+    lines = list(httpx._decoders.LineDecoder().decode(data.decode()))
+    assert len(lines) == 1 and len(data.decode().splitlines()) == 1
+    assert json.loads(lines[0])["fields"]["text"] == text

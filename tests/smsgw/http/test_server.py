@@ -263,6 +263,33 @@ async def test_failure_inside_a_streamed_response_cuts_the_connection_only() -> 
             assert (await other.raw_response()).startswith(b"HTTP/1.1 200 ")
 
 
+async def test_a_client_leaving_a_streamed_response_is_no_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """``smsgw trace`` stopped, an export abandoned: the body stops being read, nothing failed."""
+    pulled = 0
+
+    async def endless(request: Request) -> Response:
+        async def produce() -> AsyncIterator[bytes]:
+            nonlocal pulled
+            while True:
+                pulled += 1
+                yield b"line\n" * 100
+                await trio.sleep(0.005)
+
+        return Response(200, [], produce())
+
+    with trio.fail_after(5):
+        async with running(endless) as server:
+            client = await Client.connect(server.port)
+            await client.stream.send_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            assert (await client.stream.receive_some(100)).startswith(b"HTTP/1.1 200 ")
+            await client.stream.aclose()
+            seen = -1
+            while pulled != seen:  # until the server noticed and stopped pulling the body
+                seen = pulled
+                await trio.sleep(0.1)
+    assert "http_response_body_failed" not in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(
     "raw",
     [
