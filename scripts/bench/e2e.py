@@ -436,6 +436,14 @@ class Stack:
             total.update(proc_status(pid))
         return dict(total)
 
+    def rss_by_process(self) -> dict[str, float]:
+        """VmRSS and VmHWM in MB of ``serve`` and (``writer_``) of its store writer process."""
+        assert self.gateway is not None
+        out = {name: round(kb / 1024, 1) for name, kb in proc_status(self.gateway.pid).items()}
+        for pid in children(self.gateway.pid):
+            out.update({f"writer_{name}": round(kb / 1024, 1) for name, kb in proc_status(pid).items()})
+        return out
+
     def counts(self) -> dict[str, int]:
         """Messages by status, read from the database (read-only, WAL: no interference)."""
         db = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=10)
@@ -690,7 +698,7 @@ def phase_queued(args: argparse.Namespace) -> list[PhaseResult]:
             seconds_to_all_final=None, final=counts, latency_ms=_latency(gen.latencies),
             gateway_rss_mb=round(rss.get("VmRSS", 0) / 1024, 1),
             gateway_peak_rss_mb=round(rss.get("VmHWM", 0) / 1024, 1), cpu_seconds=cpu,
-            extra={"batch_size": args.queued_batch, "memory_queue_depth": depth,
+            extra={"batch_size": args.queued_batch, "memory_queue_depth": depth, "rss_mb": s.rss_by_process(),
                    "db_mb": round(sum(p.stat().st_size for p in s.dir.glob("smsgw.db*")) / 2**20, 1)},
         )]
 
@@ -707,6 +715,8 @@ def show(result: PhaseResult, as_json: bool) -> None:
           f"final {result.final}", flush=True)
     if result.first_error:
         print(f"             first error: {result.first_error}", flush=True)
+    if "rss_mb" in result.extra:
+        print(f"             RSS by process, MB: {result.extra['rss_mb']}", flush=True)
     profile = result.extra.get("profile")
     if profile and "own_pct" in profile:
         print(f"             profile ({profile['samples']} samples, {profile['svg']}):")

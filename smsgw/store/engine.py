@@ -1,9 +1,6 @@
 """Engines for the two supported backends, configured for durability.
 
-SQLite: WAL (readers never block the single writer, nor it them), ``synchronous=FULL`` (a
-returned COMMIT survives power loss; free once commits are batched, see writer.py), a busy
-timeout for other processes (CLI, migrations) holding the write lock, and explicit
-``BEGIN``: pysqlite's implicit transactions would give a multi-statement read no snapshot.
+SQLite: set up by sqlite.py (WAL, ``synchronous=FULL``, a busy timeout, explicit ``BEGIN``).
 PostgreSQL: psycopg 3, pre-ping so pooled reader connections survive a server restart.
 """
 
@@ -18,9 +15,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from smsgw.store.errors import DatabaseUnavailable, StoreError, UnsupportedDatabaseURL, describe
+from smsgw.store.sqlite import configure
 
-# Long enough to outlast a CLI command or a migration holding the SQLite write lock.
-SQLITE_BUSY_TIMEOUT_MS = 10_000
 PG_CONNECT_TIMEOUT_S = 10
 # Set on a connection's execution options to take the SQLite write lock at BEGIN, so the
 # busy timeout applies there instead of failing a read-then-write transaction midway.
@@ -80,12 +76,9 @@ def _sqlite_engine(url: URL, pool_size: int) -> Engine:
 
 
 def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
-    dbapi_connection.isolation_level = None  # we send BEGIN ourselves, see _sqlite_on_begin
-    mode = dbapi_connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-    if mode != "wal":
-        raise StoreError(f"SQLite refused WAL mode (got {mode!r}); is the file on a network filesystem?")
-    dbapi_connection.execute("PRAGMA synchronous=FULL")
-    dbapi_connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    refused = configure(dbapi_connection)
+    if refused:
+        raise StoreError(refused)
 
 
 def _sqlite_on_begin(connection: Connection) -> None:

@@ -93,9 +93,17 @@ def _unique_violation(orig: BaseException, detail: str) -> UniqueViolation | Non
             return None
         return UniqueViolation(getattr(getattr(orig, "diag", None), "constraint_name", None), detail)
     if getattr(orig, "sqlite_errorname", None) in ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"):
-        match = _SQLITE_UNIQUE.search(str(orig))
-        return UniqueViolation(_constraint_for_columns(match.group(1)) if match else None, detail)
+        return unique_violation(None, str(orig), detail)
     return None
+
+
+def unique_violation(constraint: str | None, sqlite_message: str | None, detail: str) -> UniqueViolation:
+    """The error for a unique violation as the writer process reports it: PostgreSQL's
+    constraint name, or SQLite's message (which names the columns)."""
+    if sqlite_message is not None:
+        match = _SQLITE_UNIQUE.search(sqlite_message)
+        constraint = _constraint_for_columns(match.group(1)) if match else None
+    return UniqueViolation(constraint, detail)
 
 
 def describe(exc: BaseException | None) -> str:

@@ -1,73 +1,42 @@
 """Op lists run as one transaction on one connection: the part of the store writer that
-talks to the database, shared by the writer thread (writer.py) and the writer process
-(writer_process.py). No trio here: the writer process imports only this and the driver.
+talks to the database through SQLAlchemy. The writer thread runs it (writer.py); in process
+mode the writer thread only makes the plans here and the writer process (writer_child.py)
+runs them with the bare driver.
 
 An op is ``(statement, params)``. Consecutive ops with the same statement object and the same
 parameter names run as one executemany. An INSERT/UPDATE/DELETE is compiled once per
-statement object and parameter names (``_Plan``) and its rows go to the driver as plain
-tuples or dicts: SQLAlchemy's per-row work in ``Connection.execute`` cost ~4 times the
-sqlite3 call itself.
+statement object and parameter names (a ``plans.Plan``) and its rows go to the driver as
+plain tuples or dicts.
 """
 
 from __future__ import annotations
 
-import operator
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeAlias
 
 import structlog
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, LargeBinary
 from sqlalchemy.engine import Dialect
+from sqlalchemy.engine.processors import to_float
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.dml import UpdateBase
 
 from smsgw.store.engine import BEGIN_IMMEDIATE
 from smsgw.store.errors import describe
+from smsgw.store.plans import Plan, runs
 
 Op: TypeAlias = tuple[Executable, Mapping[str, Any]]
 
 log = structlog.get_logger("smsgw.store.writer")
 
 
-@dataclass(frozen=True, slots=True)
-class _Plan:
-    """A DML statement compiled for one dialect and one set of parameter names: the SQL,
-    and how to make a driver row of an op's parameters: ``getter`` reads every driver
-    parameter in order from the parameters merged with ``fixed`` (the values that do not
-    come from the op: literals, scalar column defaults), then ``processors`` convert the
-    values of the positions whose type needs it (e.g. Float on SQLite)."""
-
-    sql: str
-    names: tuple[str, ...] | None  # the driver's parameter names; None: positional
-    getter: Callable[[Mapping[str, Any]], tuple[Any, ...]]
-    fixed: dict[str, Any]
-    processors: tuple[tuple[int, Callable[[Any], Any]], ...]
-
-    def rows(self, run: list[Mapping[str, Any]]) -> list[Any]:
-        getter, fixed = self.getter, self.fixed
-        values = [getter({**params, **fixed}) for params in run] if fixed else [getter(params) for params in run]
-        if self.processors:
-            converted = []
-            for row in values:
-                items = list(row)
-                for index, processor in self.processors:
-                    items[index] = processor(items[index])
-                converted.append(tuple(items))
-            values = converted
-        if self.names is None:
-            return values
-        names = self.names
-        return [dict(zip(names, row, strict=True)) for row in values]
-
-
 _NO_PLAN = object()  # cached: the statement needs SQLAlchemy's full execution path
-_PLAN_CACHE_LIMIT = 512  # statements built per call would otherwise grow the cache for ever
+PLAN_CACHE_LIMIT = 512  # statements built per call would otherwise grow the cache for ever
 
 
-def _plan(statement: Executable, keys: Sequence[str], dialect: Dialect) -> _Plan | None:
+def plan(statement: Executable, keys: Sequence[str], dialect: Dialect) -> Plan | None:
     """The plan, or None when a value needs work only SQLAlchemy's execution does (a
     Python-side default function, RETURNING, an expanding IN, a missing required value)."""
     if not isinstance(statement, UpdateBase):
@@ -86,6 +55,7 @@ def _plan(statement: Executable, keys: Sequence[str], dialect: Dialect) -> _Plan
     lookup: list[str] = []
     fixed: dict[str, Any] = {}
     processors: list[tuple[int, Callable[[Any], Any]]] = []
+    kinds: list[str | None] = []
     for index, name in enumerate(order):
         bind = by_name[name]
         processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
@@ -93,6 +63,7 @@ def _plan(statement: Executable, keys: Sequence[str], dialect: Dialect) -> _Plan
             lookup.append(bind.key)
             if processor is not None:
                 processors.append((index, processor))
+                kinds.append(_kind(bind.type, processor))
             continue
         if bind.key in defaults:
             value = defaults[bind.key]
@@ -107,12 +78,16 @@ def _plan(statement: Executable, keys: Sequence[str], dialect: Dialect) -> _Plan
     if not compiled.positional:
         escaped = compiled.escaped_bind_names
         names = tuple(escaped.get(name, name) for name in order)
-    if len(lookup) == 1:
-        only = lookup[0]
-        getter: Callable[[Mapping[str, Any]], tuple[Any, ...]] = lambda params: (params[only],)  # noqa: E731
-    else:
-        getter = operator.itemgetter(*lookup)
-    return _Plan(compiled.string, names, getter, fixed, tuple(processors))
+    return Plan.of(compiled.string, names, tuple(lookup), fixed, tuple(processors), tuple(kinds))
+
+
+def _kind(type_: Any, processor: Callable[[Any], Any]) -> str | None:
+    """The name in ``plans.PROCESSORS`` of a processor that does the same, if there is one."""
+    if processor is to_float:
+        return "float"
+    if isinstance(type_, LargeBinary):
+        return "bytes"
+    return None
 
 
 class CommitFailed(Exception):
@@ -134,7 +109,7 @@ class Executor:
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
-        self._plans: dict[tuple[Executable, tuple[str, ...]], Any] = {}  # _Plan or _NO_PLAN
+        self._plans: dict[tuple[Executable, tuple[str, ...]], Any] = {}  # Plan or _NO_PLAN
 
     def transaction(self, ops: Sequence[Op]) -> float:
         try:
@@ -155,7 +130,7 @@ class Executor:
         conn = self._conn
         conn.begin()
         try:
-            for statement, keys, run in _runs(ops):
+            for statement, keys, run in runs(ops):
                 plan = self._plan_for(statement, keys, conn.dialect)
                 if plan is None:
                     conn.execute(statement, run)
@@ -172,13 +147,13 @@ class Executor:
             raise CommitFailed(time.perf_counter() - started) from exc
         return time.perf_counter() - started
 
-    def _plan_for(self, statement: Executable, keys: tuple[str, ...], dialect: Dialect) -> _Plan | None:
-        plan = self._plans.get((statement, keys))
-        if plan is None:
-            if len(self._plans) >= _PLAN_CACHE_LIMIT:
+    def _plan_for(self, statement: Executable, keys: tuple[str, ...], dialect: Dialect) -> Plan | None:
+        found = self._plans.get((statement, keys))
+        if found is None:
+            if len(self._plans) >= PLAN_CACHE_LIMIT:
                 self._plans.clear()
-            plan = self._plans[(statement, keys)] = _plan(statement, keys, dialect) or _NO_PLAN
-        return None if plan is _NO_PLAN else plan
+            found = self._plans[(statement, keys)] = plan(statement, keys, dialect) or _NO_PLAN
+        return None if found is _NO_PLAN else found
 
 
 def connect(engine: Engine) -> Connection:
@@ -200,19 +175,3 @@ def _reset(conn: Connection) -> None:
     except Exception:
         log.warning("store.writer_connection_discarded", exc_info=True)
         conn.invalidate()
-
-
-def _runs(ops: Sequence[Op]) -> Iterator[tuple[Executable, tuple[str, ...], list[Mapping[str, Any]]]]:
-    """Maximal runs of consecutive ops sharing a statement object and parameter names."""
-    statement: Executable | None = None
-    keys: Any = None
-    run: list[Mapping[str, Any]] = []
-    for op_statement, params in ops:
-        if op_statement is statement and params.keys() == keys:
-            run.append(params)
-            continue
-        if statement is not None:
-            yield statement, tuple(keys), run
-        statement, keys, run = op_statement, params.keys(), [params]
-    if statement is not None:
-        yield statement, tuple(keys), run

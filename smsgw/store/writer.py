@@ -137,7 +137,7 @@ class Writer:
         if self._process:
             from smsgw.store.writer_process import WriterProcess
 
-            process = WriterProcess(self._engine.url)
+            process = WriterProcess(self._engine)
             process.spawn()
             return process.running()
         return _local(connect(self._engine))

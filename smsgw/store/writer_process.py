@@ -1,21 +1,20 @@
 """The store writer's transactions in a process of its own (``[gateway] store_writer =
-"process"``; the default is the writer thread).
+"process"``; the default is the writer thread). This is the daemon's end; the child is
+writer_child.py.
 
 Why: the daemon runs on one core at a time (the GIL), and the group-commit writer's share of
 it — making driver rows of ops, the driver binding every value — was a quarter
-(docs/benchmarks.md). Here that work runs on another core; the daemon only pickles each
-batch (about 5 µs per message) and waits for the verdict. The writer thread, its queue,
-its batching and its retries stay in the daemon (writer.py), so the guarantees are the
-same: ``execute`` returns only after the child's COMMIT returned.
+(docs/benchmarks.md). Here that work runs on another core; the daemon only groups each batch
+into runs, pickles it (about 5 µs per message) and waits for the verdict. The writer thread,
+its queue, its batching and its retries stay in the daemon (writer.py), so the guarantees
+are the same: ``execute`` returns only after the child's COMMIT returned.
 
-Two pipes, ``multiprocessing.connection`` framing, pickle. The daemon sends the database URL
-(not on the command line: it may hold a password); the child answers ``("ready",)`` or
-``("error", text)``. Then per transaction the daemon sends ``(seq, reset, statements, payload)``:
-the SQLAlchemy statements new to the child, pickled with the schema's tables by name (each
-statement travels once, then by id), and ``[(id, params), ...]``; the child answers ``(seq,
-verdict...)``: ok with the COMMIT's seconds, commit_failed, unique (constraint, detail),
-bad_statements or failed. An answer for another ``seq``, or none, makes the outcome unknown
-and the child is replaced: answers must never be matched to the wrong transaction.
+The daemon compiles each statement (executor.plan) and sends the child the plan once, then
+by id; the child needs neither SQLAlchemy nor the schema. A statement that needs SQLAlchemy's
+own execution (an expanding IN, RETURNING: none on the hot paths) makes its transaction run
+here, on a connection of the writer thread, as in thread mode: the child is idle meanwhile.
+An answer for another transaction, or none, makes the outcome unknown and the child is
+replaced: answers must never be matched to the wrong transaction.
 
 The child runs in a process group of its own and ignores SIGINT and SIGTERM (a terminal's
 Ctrl-C, systemd's stop): the daemon drains its queue through it first, then closes the pipe,
@@ -27,67 +26,72 @@ started at most once a second: while the database is down, queued writes fail at
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import io
 import os
 import pickle
-import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from multiprocessing.connection import Connection
 from typing import Any
 
 import structlog
-from sqlalchemy import Table
+from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 from sqlalchemy.sql.base import Executable
 
-from smsgw.store.engine import make_engine, masked
-from smsgw.store.errors import DatabaseUnavailable, StoreError, UniqueViolation, WriteFailed, describe, write_error
-from smsgw.store.executor import CommitFailed, Executor, Op, Transaction, connect
-from smsgw.store.schema import metadata
+from smsgw.store.engine import PG_CONNECT_TIMEOUT_S, masked
+from smsgw.store.errors import DatabaseUnavailable, StoreError, WriteFailed, unique_violation
+from smsgw.store.executor import PLAN_CACHE_LIMIT, CommitFailed, Executor, Op, Transaction, connect, plan
+from smsgw.store.plans import Plan, runs
 
 log = structlog.get_logger("smsgw.store.writer")
 
-_STATEMENT_LIMIT = 512  # statements built per call would otherwise grow both sides' tables for ever
-_CLOSE_WAIT = 30.0  # seconds the child may take to dispose of its connection and exit
+_CLOSE_WAIT = 30.0  # seconds the child may take to close its connection and exit
 _RESPAWN_PAUSE = 1.0  # seconds between attempts to start a child after one failed
 _SLOW_ANSWER = 10.0  # seconds of waiting for an answer after which each further wait is logged
-_TRIM_AFTER_BYTES = 1 << 20  # a frame this big (a 10,000-recipient batch is ~6 MB) leaves tens of MB free
+_PLAIN = (type(None), bool, int, float, str, bytes)  # values a plan's ``fixed`` may send as they are
+
+_Key = tuple[Executable, tuple[str, ...]]
+_Wire = tuple[Any, ...]  # a plan as the child rebuilds it (writer_child._plan)
 
 
 class WriterProcess:
     """The daemon's end, used by the writer thread: ``spawn()`` (raises if the child cannot
     open the database), then ``with process.running() as run:``."""
 
-    def __init__(self, url: URL) -> None:
-        self._url = url
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
         self._proc: subprocess.Popen[bytes] | None = None
         self._outbox: Connection | None = None
         self._inbox: Connection | None = None
-        self._ids: dict[Executable, int] = {}
+        self._plans: dict[_Key, tuple[Plan, _Wire | None] | None] = {}  # ours, whatever the child has
+        self._ids: dict[_Key, int] = {}  # the plans the child has, by id
         self._next_id = 0
-        self._reset = False  # the child's statement table is out of step: start both afresh
+        self._reset = False  # the child's plan table is out of step: start both afresh
         self._seq = 0
         self._spawn_failed_at = -_RESPAWN_PAUSE
+        self._local: Transaction | None = None
+        self._resources = ExitStack()
 
     @contextmanager
     def running(self) -> Iterator[Transaction]:
         try:
-            yield self.transaction
+            with self._resources:
+                yield self.transaction
         finally:
             self._close()
 
     def transaction(self, ops: Sequence[Op]) -> float:
+        grouped = list(runs(ops))
+        if any(self._planned(statement, keys) is None for statement, keys, _ in grouped):
+            return self._here(ops)
         for attempt in (1, 2):
             self._ensure_child()
             assert self._outbox is not None
             self._seq += 1
-            frame, new = self._frame(ops)
+            frame, new = self._frame(grouped)
             try:
                 self._outbox.send_bytes(frame)
             except OSError as exc:
@@ -102,6 +106,7 @@ class WriterProcess:
 
     def spawn(self) -> None:
         """Start a child and hand it the database; ``DatabaseUnavailable`` if it cannot open it."""
+        url: URL = self._engine.url
         pipes: list[int] = []
         try:
             pipes += os.pipe()  # to_child, from_parent
@@ -110,7 +115,7 @@ class WriterProcess:
             # -P: not the daemon's working directory first on sys.path (a ./smsgw there would
             # shadow the installed package); a process group of its own: a terminal's Ctrl-C
             # reaches the daemon, which drains through the child before closing its pipe
-            proc = subprocess.Popen([sys.executable, "-P", "-m", "smsgw.store.writer_process", str(to_child),
+            proc = subprocess.Popen([sys.executable, "-P", "-m", "smsgw.store.writer_child", str(to_child),
                                      str(from_child)], pass_fds=(to_child, from_child), process_group=0)
         except OSError:
             for fd in pipes:
@@ -123,14 +128,32 @@ class WriterProcess:
         self._inbox = Connection(to_parent, writable=False)
         self._ids, self._next_id, self._reset = {}, 0, False
         try:
-            self._outbox.send_bytes(self._url.render_as_string(hide_password=False).encode())
+            self._outbox.send_bytes(pickle.dumps(_connect_args(url)))  # not argv: it may hold a password
             reply = pickle.loads(self._inbox.recv_bytes())
         except (OSError, EOFError) as exc:
             self._lost(exc)
-            raise DatabaseUnavailable(masked(self._url), f"the store writer process did not start: {exc!r}") from exc
+            raise DatabaseUnavailable(masked(url), f"the store writer process did not start: {exc!r}") from exc
         if reply[0] != "ready":
             self._close()
-            raise DatabaseUnavailable(masked(self._url), f"the store writer process: {reply[1]}")
+            raise DatabaseUnavailable(masked(url), f"the store writer process: {reply[1]}")
+
+    def _planned(self, statement: Executable, keys: tuple[str, ...]) -> tuple[Plan, _Wire | None] | None:
+        """The plan and its wire form (``_wire``); None if only SQLAlchemy can run the statement."""
+        key = (statement, keys)
+        if key in self._plans:
+            return self._plans[key]
+        if len(self._plans) >= PLAN_CACHE_LIMIT:
+            self._plans.clear()
+        found = plan(statement, keys, self._engine.dialect)
+        planned = self._plans[key] = None if found is None else (found, _wire(found))
+        return planned
+
+    def _here(self, ops: Sequence[Op]) -> float:
+        """A transaction with a statement the child cannot run, on the writer thread's own
+        connection (opened at the first such one)."""
+        if self._local is None:
+            self._local = Executor(self._resources.enter_context(connect(self._engine))).transaction
+        return self._local(ops)
 
     def _ensure_child(self) -> None:
         """A live child: the one there is, or a new one if it died (idle, or in the last
@@ -148,24 +171,31 @@ class WriterProcess:
             self._spawn_failed_at = time.monotonic()
             raise
 
-    def _frame(self, ops: Sequence[Op]) -> tuple[bytes, dict[Executable, int]]:
-        """The frame, and the statements it introduces (known to the child once it is sent)."""
-        reset = self._reset or len(self._ids) >= _STATEMENT_LIMIT
+    def _frame(self, grouped: list[tuple[Executable, tuple[str, ...], list[Mapping[str, Any]]]]
+               ) -> tuple[bytes, dict[_Key, int]]:
+        """The frame, and the plans it introduces (known to the child once it is sent). A run
+        whose plan has a processor the child lacks goes as driver rows made here."""
+        reset = self._reset or len(self._ids) >= PLAN_CACHE_LIMIT
         if reset:
             self._ids, self._reset = {}, False
-        new: dict[Executable, int] = {}
-        payload: list[tuple[int, Mapping[str, Any]]] = []
-        for statement, params in ops:
-            sid = self._ids.get(statement)
-            if sid is None:
-                sid = new.get(statement)
-                if sid is None:
-                    sid = new[statement] = self._next_id
+        new: dict[_Key, int] = {}
+        wires: list[tuple[int, _Wire]] = []
+        payload: list[tuple[int, bool, list[Any]]] = []
+        for statement, keys, run in grouped:
+            key = (statement, keys)
+            planned = self._plans[key]
+            assert planned is not None
+            found, wire = planned
+            pid = self._ids.get(key)
+            if pid is None:
+                pid = new.get(key)
+                if pid is None:
+                    pid = new[key] = self._next_id
                     self._next_id += 1
-            payload.append((sid, params))
-        statements = _dump_statements({sid: statement for statement, sid in new.items()})
+                    wires.append((pid, wire or (str.__str__(found.sql), None, (), {}, ())))
+            payload.append((pid, False, run) if wire else (pid, True, found.rows(run)))
         try:
-            frame = pickle.dumps((self._seq, reset, statements, pickle.dumps(payload, protocol=5)), protocol=5)
+            frame = pickle.dumps((self._seq, reset, wires, pickle.dumps(payload, protocol=5)), protocol=5)
         except Exception:
             self._reset = self._reset or reset  # the child did not get this reset either
             raise
@@ -190,9 +220,7 @@ class WriterProcess:
         if kind == "commit_failed":
             raise CommitFailed(rest[0]) from StoreError(rest[1])
         if kind == "unique":
-            raise UniqueViolation(rest[0], rest[1])
-        if kind == "bad_statements":
-            self._reset = True  # the child did not take the frame's statements
+            raise unique_violation(*rest)
         raise WriteFailed(rest[0])
 
     def _lost(self, exc: BaseException) -> None:
@@ -218,105 +246,25 @@ class WriterProcess:
             self._proc = None
 
 
-class _StatementPickler(pickle.Pickler):
-    """Tables of the schema travel by name: a statement pickled whole drags a copy of the
-    whole MetaData along (~36 KB, ~0.4 MB unpickled, one per statement)."""
+def _connect_args(url: URL) -> tuple[str, list[Any], dict[str, Any]]:
+    """What the child's driver ``connect`` takes, as SQLAlchemy's dialect makes it."""
+    args, kwargs = url.get_dialect()().create_connect_args(url)
+    if url.get_backend_name() == "sqlite":
+        return "sqlite", list(args), dict(kwargs)
+    kwargs.setdefault("connect_timeout", PG_CONNECT_TIMEOUT_S)
+    return "psycopg", list(args), dict(kwargs)
 
-    def persistent_id(self, obj: Any) -> Any:
-        if isinstance(obj, Table) and metadata.tables.get(obj.key) is obj:
-            return obj.key
+
+def _wire(found: Plan) -> _Wire | None:
+    """The plan as the child rebuilds it, or None if the child cannot make its rows. Names
+    go as plain ``str``: SQLAlchemy's are a subclass, whose unpickling would import SQLAlchemy
+    into the child (+22 MB)."""
+    if None in found.kinds or not all(type(value) in _PLAIN for value in found.fixed.values()):
         return None
+    processors = tuple((index, kind) for (index, _), kind in zip(found.processors, found.kinds, strict=True))
+    names = None if found.names is None else _plain(found.names)
+    return str.__str__(found.sql), names, _plain(found.lookup), found.fixed, processors
 
 
-class _StatementUnpickler(pickle.Unpickler):
-    def persistent_load(self, pid: Any) -> Any:
-        return metadata.tables[pid]
-
-
-def _dump_statements(statements: dict[int, Executable]) -> bytes:
-    if not statements:
-        return b""
-    buffer = io.BytesIO()
-    _StatementPickler(buffer, protocol=5).dump(statements)
-    return buffer.getvalue()
-
-
-# --- the child ---------------------------------------------------------------------------
-
-
-def main(argv: list[str]) -> int:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    structlog.configure(
-        processors=[structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso"),
-                    structlog.processors.JSONRenderer()],
-        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
-    )
-    inbox = Connection(int(argv[1]), writable=False)
-    outbox = Connection(int(argv[2]), readable=False)
-    try:
-        url = inbox.recv_bytes().decode()
-    except EOFError:
-        return 0
-    try:
-        engine = make_engine(url, pool_size=1)
-        conn = connect(engine)
-    except Exception as exc:
-        outbox.send_bytes(pickle.dumps(("error", describe(exc))))
-        return 1
-    outbox.send_bytes(pickle.dumps(("ready",)))
-    executor = Executor(conn)
-    statements: dict[int, Executable] = {}
-    with conn:
-        while True:
-            try:
-                frame = inbox.recv_bytes()
-            except EOFError:
-                break
-            seq, reset, new, payload = pickle.loads(frame)  # bytes and plain values only
-            reply = (seq, *_transaction(executor, statements, reset, new, payload))
-            try:
-                outbox.send_bytes(pickle.dumps(reply))
-            except OSError:
-                break  # the daemon is gone
-            if len(frame) >= _TRIM_AFTER_BYTES:
-                del frame, payload
-                _trim()
-    engine.dispose()
-    return 0
-
-
-def _trim() -> None:
-    """Give the memory a big transaction freed back to the system: its op dicts are malloc'd
-    one by one, and glibc keeps freed pages, so the child's RSS would stay at its largest
-    transaction's (+30 MB at 20,000 ops) for ever."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-def _transaction(executor: Executor, statements: dict[int, Executable], reset: bool, new: bytes,
-                 payload: bytes) -> tuple[Any, ...]:
-    """The verdict on one frame. Its statements are taken before its payload is read, so a
-    payload that cannot be loaded fails alone and the statement tables stay in step."""
-    if reset:
-        statements.clear()
-        executor.forget()
-    try:
-        if new:
-            statements.update(_StatementUnpickler(io.BytesIO(new)).load())
-    except Exception as exc:
-        return ("bad_statements", f"write rolled back: the writer process cannot load its statements: {exc!r}")
-    try:
-        ops = [(statements[sid], params) for sid, params in pickle.loads(payload)]
-        return ("ok", executor.transaction(ops))
-    except CommitFailed as exc:
-        return ("commit_failed", exc.seconds, describe(exc.__cause__))
-    except Exception as exc:
-        error = write_error(exc)
-        if isinstance(error, UniqueViolation):
-            return ("unique", error.constraint, describe(exc))
-        return ("failed", str(error))
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+def _plain(names: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(str.__str__(name) for name in names)

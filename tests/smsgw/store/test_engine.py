@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from smsgw.store.engine import SQLITE_BUSY_TIMEOUT_MS, make_engine
+from smsgw.store.engine import make_engine
 from smsgw.store.errors import DatabaseUnavailable, UnsupportedDatabaseURL
+from smsgw.store.sqlite import SQLITE_BUSY_TIMEOUT_MS
 
 
 def test_sqlite_creates_its_directory_and_sets_durable_pragmas(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The writer process (writer_process.py): what happens when it dies, cannot start, or is
+"""The writer process (writer_process.py, writer_child.py): what happens when it dies, cannot start, or is
 handed what it cannot load. The writer's own behaviour in process mode is covered by
 test_writer.py's ``process`` variants."""
 
@@ -17,7 +17,7 @@ from sqlalchemy import Engine, make_url
 from smsgw.store.errors import CommitOutcomeUnknown, DatabaseUnavailable, WriteFailed
 from smsgw.store.writer import Writer
 
-from .helpers import message, statuses, wait_taken, write_lock
+from .helpers import message, segment, set_status, statuses, wait_taken, write_lock
 
 
 class Unloadable:
@@ -25,7 +25,7 @@ class Unloadable:
 
 
 def writer_pids() -> list[int]:
-    out = subprocess.run(["pgrep", "-P", str(os.getpid()), "-f", "smsgw.store.writer_process"],
+    out = subprocess.run(["pgrep", "-P", str(os.getpid()), "-f", "smsgw.store.writer_child"],
                          capture_output=True, text=True).stdout
     return [int(pid) for pid in out.split()]
 
@@ -54,6 +54,17 @@ async def test_a_writer_process_killed_while_idle_is_replaced_and_nothing_is_los
     with engine.connect() as conn:
         assert set(statuses(conn)) == {1, 2}
     assert writer_pids() == []  # closing the writer ends its process
+
+
+async def test_the_writer_process_runs_without_sqlalchemy(engine: Engine) -> None:
+    """Its plans arrive as plain values: unpickling one SQLAlchemy object (a column name is a
+    ``quoted_name``) would import SQLAlchemy into the child, ~22 MB. Its compiled modules
+    would then be mapped into the process."""
+    async with Writer(engine, process=True) as writer:
+        await writer.execute([message(1), segment(1), set_status(1, "submitted")])
+        [pid] = writer_pids()
+        with open(f"/proc/{pid}/maps") as f:
+            assert "sqlalchemy" not in f.read()
 
 
 async def test_a_writer_process_killed_in_a_transaction_leaves_its_outcome_unknown(engine: Engine) -> None:

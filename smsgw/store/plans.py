@@ -1,0 +1,93 @@
+"""Driver rows from op parameters: the part of a DML statement's execution that is repeated
+per row, kept apart from SQLAlchemy so that the writer process (writer_child.py) can run it
+without importing SQLAlchemy (~25 MB of a second interpreter's memory).
+
+A ``Plan`` is made once per statement and set of parameter names by executor.py, which
+compiles the statement; its rows then go to the driver's ``executemany`` as plain tuples or
+dicts (SQLAlchemy's per-row work in ``Connection.execute`` cost ~4 times the sqlite3 call).
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A DML statement compiled for one dialect and one set of parameter names: the SQL, and
+    how to make a driver row of an op's parameters: the driver's parameters in order are read
+    by name (``lookup``) from the op's parameters merged with ``fixed`` (the values that do
+    not come from the op: literals, scalar column defaults), then ``processors`` convert the
+    values of the positions whose type needs it (e.g. Float on SQLite)."""
+
+    sql: str
+    names: tuple[str, ...] | None  # the driver's parameter names; None: positional
+    lookup: tuple[str, ...]
+    fixed: dict[str, Any]
+    processors: tuple[tuple[int, Callable[[Any], Any]], ...]
+    kinds: tuple[str | None, ...]  # per processor: its name in ``PROCESSORS``, None if none fits
+    getter: Callable[[Mapping[str, Any]], tuple[Any, ...]]
+
+    @classmethod
+    def of(cls, sql: str, names: tuple[str, ...] | None, lookup: tuple[str, ...], fixed: dict[str, Any],
+           processors: tuple[tuple[int, Callable[[Any], Any]], ...], kinds: tuple[str | None, ...]) -> Plan:
+        getter: Callable[[Mapping[str, Any]], tuple[Any, ...]]
+        if not lookup:
+            getter = lambda params: ()  # noqa: E731
+        elif len(lookup) == 1:
+            only = lookup[0]
+            getter = lambda params: (params[only],)  # noqa: E731
+        else:
+            getter = operator.itemgetter(*lookup)
+        return cls(sql, names, lookup, fixed, processors, kinds, getter)
+
+    def rows(self, run: Sequence[Mapping[str, Any]]) -> list[Any]:
+        getter, fixed = self.getter, self.fixed
+        values = [getter({**params, **fixed}) for params in run] if fixed else [getter(params) for params in run]
+        if self.processors:
+            converted = []
+            for row in values:
+                items = list(row)
+                for index, processor in self.processors:
+                    items[index] = processor(items[index])
+                converted.append(tuple(items))
+            values = converted
+        if self.names is None:
+            return values
+        names = self.names
+        return [dict(zip(names, row, strict=True)) for row in values]
+
+
+def _to_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _to_bytes(value: Any) -> bytes | None:
+    return None if value is None else bytes(value)
+
+
+#: Bind processors the writer process applies itself, by name: SQLAlchemy's for Float on
+#: SQLite, and for LargeBinary (a memoryview there, which does not pickle; both drivers take
+#: bytes alike). Rows of a plan with any other processor are made by the writer thread.
+PROCESSORS: dict[str, Callable[[Any], Any]] = {"float": _to_float, "bytes": _to_bytes}
+
+
+def runs(ops: Sequence[tuple[Any, Mapping[str, Any]]]) -> Iterator[tuple[Any, tuple[str, ...],
+                                                                         list[Mapping[str, Any]]]]:
+    """Maximal runs of consecutive ops sharing a statement object and parameter names: each
+    is one ``executemany``."""
+    statement: Any = None
+    keys: Any = None
+    run: list[Mapping[str, Any]] = []
+    for op_statement, params in ops:
+        if op_statement is statement and params.keys() == keys:
+            run.append(params)
+            continue
+        if statement is not None:
+            yield statement, tuple(keys), run
+        statement, keys, run = op_statement, params.keys(), [params]
+    if statement is not None:
+        yield statement, tuple(keys), run
