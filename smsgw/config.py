@@ -64,7 +64,7 @@ class GatewayConfig:
     drain_timeout: float = 10.0
     node_id: int = 0
     retention_days: float = 0.0  # delete final rows older than this (smsgw.retention); 0 = keep everything
-    store_writer: str = "thread"  # where the store's transactions run: "thread", or "process" (a child)
+    store_writer: str = "process"  # where the store's transactions run: "process" (a child), or "thread"
 
     @property
     def http_host(self) -> str:

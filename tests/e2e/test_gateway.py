@@ -14,7 +14,7 @@ from .harness import gateway_with_sims
 
 @pytest.mark.parametrize("to", ["13000000000", "13800138000", "13300000000"])
 async def test_message_delivered_on_each_protocol(tmp_path: Path, to: str) -> None:
-    async with gateway_with_sims(tmp_path, gateway_options={"store_writer": "process"}) as h:  # the writer process too
+    async with gateway_with_sims(tmp_path, gateway_options={"store_writer": "thread"}) as h:  # not the default
         response = await h.call("POST", "/v1/messages", {"to": to, "text": "您的验证码是123456"})
         assert response.status_code == 202, response.text
         body = response.json()

@@ -44,7 +44,7 @@ def test_minimal_defaults(tmp_path: Path) -> None:
     assert channel.prefixes == ("139",) and channel.binds == 1 and channel.window == 16
     assert config.gateway.http_port == 8080
     assert config.gateway.database == f"sqlite:///{(tmp_path / 'var/smsgw.db').resolve()}"
-    assert config.gateway.store_writer == "thread"
+    assert config.gateway.store_writer == "process"
 
 
 @pytest.mark.parametrize(("written", "days"), [(None, 0.0), ("0", 0.0), ("1", 1.0), ("7.5", 7.5), ("90", 90.0)])
