@@ -740,7 +740,7 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=1500.0, help="offered messages/s of the latency phase")
     parser.add_argument("--rate-seconds", type=float, default=10.0)
     parser.add_argument("--gen-procs", type=int, default=1, help="load generator processes")
-    parser.add_argument("--store-writer", choices=["process", "thread"], default="thread",
+    parser.add_argument("--store-writer", choices=["process", "thread"], default="process",
                         help="where the gateway's store transactions run (its [gateway] store_writer)")
     parser.add_argument("--binds", type=int, default=4)
     parser.add_argument("--window", type=int, default=256)
