@@ -85,13 +85,15 @@ class WriterProcess:
 
     def transaction(self, ops: Sequence[Op]) -> float:
         grouped = list(runs(ops))
-        if any(self._planned(statement, keys) is None for statement, keys, _ in grouped):
+        # kept here, not looked up again: planning a new statement may empty the cache
+        planned = [found for statement, keys, _ in grouped if (found := self._planned(statement, keys))]
+        if len(planned) < len(grouped):
             return self._here(ops)
         for attempt in (1, 2):
             self._ensure_child()
             assert self._outbox is not None
             self._seq += 1
-            frame, new = self._frame(grouped)
+            frame, new = self._frame(grouped, planned)
             try:
                 self._outbox.send_bytes(frame)
             except OSError as exc:
@@ -171,8 +173,8 @@ class WriterProcess:
             self._spawn_failed_at = time.monotonic()
             raise
 
-    def _frame(self, grouped: list[tuple[Executable, tuple[str, ...], list[Mapping[str, Any]]]]
-               ) -> tuple[bytes, dict[_Key, int]]:
+    def _frame(self, grouped: list[tuple[Executable, tuple[str, ...], list[Mapping[str, Any]]]],
+               planned: list[tuple[Plan, _Wire | None]]) -> tuple[bytes, dict[_Key, int]]:
         """The frame, and the plans it introduces (known to the child once it is sent). A run
         whose plan has a processor the child lacks goes as driver rows made here."""
         reset = self._reset or len(self._ids) >= PLAN_CACHE_LIMIT
@@ -181,11 +183,8 @@ class WriterProcess:
         new: dict[_Key, int] = {}
         wires: list[tuple[int, _Wire]] = []
         payload: list[tuple[int, bool, list[Any]]] = []
-        for statement, keys, run in grouped:
+        for (statement, keys, run), (found, wire) in zip(grouped, planned, strict=True):
             key = (statement, keys)
-            planned = self._plans[key]
-            assert planned is not None
-            found, wire = planned
             pid = self._ids.get(key)
             if pid is None:
                 pid = new.get(key)

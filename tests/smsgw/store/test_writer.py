@@ -9,11 +9,12 @@ import pytest
 import structlog
 import trio
 import trio.testing
-from sqlalchemy import Engine, event, select, text
+from sqlalchemy import Engine, event, select, text, update
 
+from smsgw.store import executor, writer_process
 from smsgw.store.engine import make_engine
 from smsgw.store.errors import CommitOutcomeUnknown, UniqueViolation, WriteFailed, WriterClosed
-from smsgw.store.schema import segments
+from smsgw.store.schema import messages, segments
 from smsgw.store.writer import NEW_ROWS, Writer
 
 from .helpers import (
@@ -248,6 +249,22 @@ async def test_aclose_commits_everything_queued_then_refuses_work(engine: Engine
         writer.execute_nowait([message(1)])
     with pytest.raises(WriterClosed):
         await writer.execute([message(1)])
+
+
+async def test_statements_built_per_call_past_the_plan_cache_limit(engine: Engine, process: bool,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A statement built per call (api_content.py's updates) is planned and cached like any
+    other; a transaction whose new statement finds the cache full empties it, and the
+    statements planned before it in the same transaction must still run."""
+    for module in (executor, writer_process):
+        monkeypatch.setattr(module, "PLAN_CACHE_LIMIT", 4)
+    async with Writer(engine, process=process) as writer:
+        await writer.execute([message(0)])
+        for id in range(1, 13):
+            per_call = update(messages).where(messages.c.id == 0).values(status=f"s{id}")
+            await writer.execute([message(id), (per_call, {})])
+    with engine.connect() as conn:
+        assert statuses(conn) == {0: "s12"} | dict.fromkeys(range(1, 13), "accepted")
 
 
 @pytest.fixture
