@@ -68,8 +68,7 @@ class WriterProcess:
         self._inbox: Connection | None = None
         self._plans: dict[_Key, tuple[Plan, _Wire | None] | None] = {}  # ours, whatever the child has
         self._ids: dict[_Key, int] = {}  # the plans the child has, by id
-        self._next_id = 0
-        self._reset = False  # the child's plan table is out of step: start both afresh
+        self._next_id = 0  # never reused by one child: a stale id cannot name another plan
         self._seq = 0
         self._spawn_failed_at = -_RESPAWN_PAUSE
         self._local: Transaction | None = None
@@ -93,7 +92,7 @@ class WriterProcess:
             self._ensure_child()
             assert self._outbox is not None
             self._seq += 1
-            frame, new = self._frame(grouped, planned)
+            frame, reset, new = self._frame(grouped, planned)
             try:
                 self._outbox.send_bytes(frame)
             except OSError as exc:
@@ -102,6 +101,8 @@ class WriterProcess:
                 if attempt == 2:
                     raise WriteFailed(f"the store writer process is gone: {exc!r}") from exc
                 continue
+            if reset:
+                self._ids = {}
             self._ids.update(new)
             return self._verdict()
         raise AssertionError("unreachable")
@@ -128,7 +129,7 @@ class WriterProcess:
         self._proc = proc
         self._outbox = Connection(from_parent, readable=False)
         self._inbox = Connection(to_parent, writable=False)
-        self._ids, self._next_id, self._reset = {}, 0, False
+        self._ids, self._next_id = {}, 0
         try:
             self._outbox.send_bytes(pickle.dumps(_connect_args(url)))  # not argv: it may hold a password
             reply = pickle.loads(self._inbox.recv_bytes())
@@ -174,18 +175,19 @@ class WriterProcess:
             raise
 
     def _frame(self, grouped: list[tuple[Executable, tuple[str, ...], list[Mapping[str, Any]]]],
-               planned: list[tuple[Plan, _Wire | None]]) -> tuple[bytes, dict[_Key, int]]:
-        """The frame, and the plans it introduces (known to the child once it is sent). A run
-        whose plan has a processor the child lacks goes as driver rows made here."""
-        reset = self._reset or len(self._ids) >= PLAN_CACHE_LIMIT
-        if reset:
-            self._ids, self._reset = {}, False
+               planned: list[tuple[Plan, _Wire | None]]) -> tuple[bytes, bool, dict[_Key, int]]:
+        """The frame; whether it resets the child's plan table; the plans it introduces. Our
+        table changes only once the frame is sent (``transaction``): a frame that cannot be
+        made (a row the daemon makes fails, a value does not pickle) leaves both as they were.
+        A run whose plan has a processor the child lacks goes as driver rows made here."""
+        reset = len(self._ids) >= PLAN_CACHE_LIMIT
+        known = {} if reset else self._ids
         new: dict[_Key, int] = {}
         wires: list[tuple[int, _Wire]] = []
         payload: list[tuple[int, bool, list[Any]]] = []
         for (statement, keys, run), (found, wire) in zip(grouped, planned, strict=True):
             key = (statement, keys)
-            pid = self._ids.get(key)
+            pid = known.get(key)
             if pid is None:
                 pid = new.get(key)
                 if pid is None:
@@ -193,12 +195,8 @@ class WriterProcess:
                     self._next_id += 1
                     wires.append((pid, wire or (str.__str__(found.sql), None, (), {}, ())))
             payload.append((pid, False, run) if wire else (pid, True, found.rows(run)))
-        try:
-            frame = pickle.dumps((self._seq, reset, wires, pickle.dumps(payload, protocol=5)), protocol=5)
-        except Exception:
-            self._reset = self._reset or reset  # the child did not get this reset either
-            raise
-        return frame, new
+        frame = pickle.dumps((self._seq, reset, wires, pickle.dumps(payload, protocol=5)), protocol=5)
+        return frame, reset, new
 
     def _verdict(self) -> float:
         """The child's answer to frame ``self._seq``, as the writer thread expects it of a

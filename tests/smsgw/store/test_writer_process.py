@@ -5,6 +5,7 @@ test_writer.py's ``process`` variants."""
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 import subprocess
 import time
@@ -12,10 +13,13 @@ import time
 import pytest
 import structlog
 import trio
-from sqlalchemy import Engine, make_url
+from sqlalchemy import Engine, insert, make_url, update
 
+from smsgw.store import writer_process
 from smsgw.store.errors import CommitOutcomeUnknown, DatabaseUnavailable, WriteFailed
+from smsgw.store.schema import api_keys, messages
 from smsgw.store.writer import Writer
+from smsgw.store.writer_process import WriterProcess
 
 from .helpers import message, segment, set_status, statuses, wait_taken, write_lock
 
@@ -119,3 +123,30 @@ def test_a_writer_process_that_cannot_open_the_database_fails_start() -> None:
 
     trio.run(main)
     assert writer_pids() == []
+
+
+def test_a_frame_that_cannot_be_made_leaves_the_plan_tables_as_they_were(engine: Engine,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The daemon's table of the child's plan ids is full, so the next frame resets the
+    child's; that frame fails before it is sent (a row the daemon makes itself is refused):
+    the frame after it must still carry the reset, or the child's table grows past the limit."""
+    monkeypatch.setattr(writer_process, "PLAN_CACHE_LIMIT", 2)
+    process = WriterProcess(engine)
+    process.spawn()
+    with process.running() as run:
+        for status in ("a", "b"):
+            run([(update(messages).where(messages.c.id == 0).values(status=status), {})])
+        not_a_boolean = {"id": "k", "secret": "s", "name": "n", "created_at": 1.0, "is_admin": "yes"}
+        with pytest.raises(TypeError):  # Boolean's bind processor, run in the daemon (the child lacks it)
+            run([(insert(api_keys), not_a_boolean)])
+        sent: list[bytes] = []
+        outbox = process._outbox
+        assert outbox is not None
+        send_bytes = outbox.send_bytes
+        monkeypatch.setattr(outbox, "send_bytes", lambda frame: (sent.append(frame), send_bytes(frame)))
+        run([message(1)])
+        run([message(2)])
+    [(_, first_reset, *_), (_, second_reset, *_)] = [pickle.loads(frame) for frame in sent]
+    assert (first_reset, second_reset) == (True, False)
+    with engine.connect() as conn:
+        assert set(statuses(conn)) == {1, 2}
