@@ -60,7 +60,7 @@ def plan(statement: Executable, keys: Sequence[str], dialect: Dialect) -> Plan |
         bind = by_name[name]
         processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
         if bind.key in keyset:
-            lookup.append(bind.key)
+            lookup.append(_plain(bind.key))
             if processor is not None:
                 processors.append((index, processor))
                 kinds.append(_kind(bind.type, processor))
@@ -77,8 +77,15 @@ def plan(statement: Executable, keys: Sequence[str], dialect: Dialect) -> Plan |
     names = None
     if not compiled.positional:
         escaped = compiled.escaped_bind_names
-        names = tuple(escaped.get(name, name) for name in order)
-    return Plan.of(compiled.string, names, tuple(lookup), fixed, tuple(processors), tuple(kinds))
+        names = tuple(_plain(escaped.get(name, name)) for name in order)
+    return Plan.of(_plain(compiled.string), names, tuple(lookup), fixed, tuple(processors), tuple(kinds))
+
+
+def _plain(name: str) -> str:
+    """A plain ``str``: SQLAlchemy's names are a subclass (``quoted_name``), whose unpickling
+    would import SQLAlchemy into the writer process (+22 MB), and they reach it as the keys
+    of the driver rows the daemon makes."""
+    return str.__str__(name)
 
 
 def _kind(type_: Any, processor: Callable[[Any], Any]) -> str | None:

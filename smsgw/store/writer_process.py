@@ -193,7 +193,7 @@ class WriterProcess:
                 if pid is None:
                     pid = new[key] = self._next_id
                     self._next_id += 1
-                    wires.append((pid, wire or (str.__str__(found.sql), None, (), {}, ())))
+                    wires.append((pid, wire or (found.sql, None, (), {}, ())))
             payload.append((pid, False, run) if wire else (pid, True, found.rows(run)))
         frame = pickle.dumps((self._seq, reset, wires, pickle.dumps(payload, protocol=5)), protocol=5)
         return frame, reset, new
@@ -253,15 +253,9 @@ def _connect_args(url: URL) -> tuple[str, list[Any], dict[str, Any]]:
 
 
 def _wire(found: Plan) -> _Wire | None:
-    """The plan as the child rebuilds it, or None if the child cannot make its rows. Names
-    go as plain ``str``: SQLAlchemy's are a subclass, whose unpickling would import SQLAlchemy
-    into the child (+22 MB)."""
+    """The plan as the child rebuilds it, or None if the child cannot make its rows. Its
+    strings are plain ``str`` (executor.plan)."""
     if None in found.kinds or not all(type(value) in _PLAIN for value in found.fixed.values()):
         return None
     processors = tuple((index, kind) for (index, _), kind in zip(found.processors, found.kinds, strict=True))
-    names = None if found.names is None else _plain(found.names)
-    return str.__str__(found.sql), names, _plain(found.lookup), found.fixed, processors
-
-
-def _plain(names: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(str.__str__(name) for name in names)
+    return found.sql, found.names, found.lookup, found.fixed, processors

@@ -63,9 +63,11 @@ async def test_a_writer_process_killed_while_idle_is_replaced_and_nothing_is_los
 async def test_the_writer_process_runs_without_sqlalchemy(engine: Engine) -> None:
     """Its plans arrive as plain values: unpickling one SQLAlchemy object (a column name is a
     ``quoted_name``) would import SQLAlchemy into the child, ~22 MB. Its compiled modules
-    would then be mapped into the process."""
+    would then be mapped into the process. Rows the daemon makes itself (Boolean's processor:
+    on PostgreSQL dicts keyed by the parameter names) are plain values too."""
+    api_key = {"id": "k", "secret": "s", "name": "n", "created_at": 1.0, "is_admin": True}
     async with Writer(engine, process=True) as writer:
-        await writer.execute([message(1), segment(1), set_status(1, "submitted")])
+        await writer.execute([message(1), segment(1), set_status(1, "submitted"), (insert(api_keys), api_key)])
         [pid] = writer_pids()
         with open(f"/proc/{pid}/maps") as f:
             assert "sqlalchemy" not in f.read()
