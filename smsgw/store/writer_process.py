@@ -194,7 +194,7 @@ class WriterProcess:
                     pid = new[key] = self._next_id
                     self._next_id += 1
                     wires.append((pid, wire or (found.sql, None, (), {}, ())))
-            payload.append((pid, False, run) if wire else (pid, True, found.rows(run)))
+            payload.append((pid, False, run) if wire else (pid, True, _sendable(found.rows(run))))
         frame = pickle.dumps((self._seq, reset, wires, pickle.dumps(payload, protocol=5)), protocol=5)
         return frame, reset, new
 
@@ -255,7 +255,25 @@ def _connect_args(url: URL) -> tuple[str, list[Any], dict[str, Any]]:
 def _wire(found: Plan) -> _Wire | None:
     """The plan as the child rebuilds it, or None if the child cannot make its rows. Its
     strings are plain ``str`` (executor.plan)."""
-    if None in found.kinds or not all(type(value) in _PLAIN for value in found.fixed.values()):
+    if None in found.kinds:
         return None
+    fixed = {}
+    for slot, value in found.fixed.items():
+        if type(value) not in _PLAIN and type(value) is not memoryview:
+            return None
+        fixed[slot] = _bytes(value)
     processors = tuple((index, kind) for (index, _), kind in zip(found.processors, found.kinds, strict=True))
-    return found.sql, found.names, found.lookup, found.fixed, processors
+    return found.sql, found.names, found.lookup, fixed, processors
+
+
+def _sendable(rows: list[Any]) -> list[Any]:
+    """Driver rows made here, as they pickle."""
+    if rows and isinstance(rows[0], dict):
+        return [{name: _bytes(value) for name, value in row.items()} for row in rows]
+    return [tuple(map(_bytes, row)) for row in rows]
+
+
+def _bytes(value: Any) -> Any:
+    """A memoryview (LargeBinary's bind processor on SQLite: sqlite3.Binary) does not pickle;
+    sqlite3 binds its bytes alike."""
+    return value.tobytes() if type(value) is memoryview else value

@@ -9,12 +9,12 @@ import pytest
 import structlog
 import trio
 import trio.testing
-from sqlalchemy import Engine, event, select, text, update
+from sqlalchemy import Boolean, Engine, bindparam, case, event, insert, select, text, update
 
 from smsgw.store import executor, writer_process
 from smsgw.store.engine import make_engine
 from smsgw.store.errors import CommitOutcomeUnknown, UniqueViolation, WriteFailed, WriterClosed
-from smsgw.store.schema import messages, segments
+from smsgw.store.schema import messages, mo_parts, segments
 from smsgw.store.writer import NEW_ROWS, Writer
 
 from .helpers import (
@@ -265,6 +265,28 @@ async def test_statements_built_per_call_past_the_plan_cache_limit(engine: Engin
             await writer.execute([message(id), (per_call, {})])
     with engine.connect() as conn:
         assert statuses(conn) == {0: "s12"} | dict.fromkeys(range(1, 13), "accepted")
+
+
+MO_PART = {"channel": "cmcc", "from_number": "1", "to_number": "2", "reference": 7, "total": 2, "idx": 0,
+           "payload": b"\x00ab", "coding": 8, "received_at": 1.5}
+
+
+async def test_large_binary_values_whether_bound_literal_or_made_by_the_daemon(engine: Engine, process: bool) -> None:
+    """LargeBinary's bind processor on SQLite makes a memoryview (sqlite3.Binary), which does not
+    pickle: a literal in the statement (a plan's ``fixed``) and a run whose driver rows the daemon
+    makes (another parameter needs a processor the child lacks, here Boolean) must still reach
+    the writer process."""
+    by_flag = (update(mo_parts).where(mo_parts.c.idx == bindparam("b_idx"))
+               .values(payload=bindparam("b_payload"),
+                       coding=case((bindparam("b_flag", type_=Boolean), 1), else_=0)))
+    async with Writer(engine, process=process) as writer:
+        await writer.execute([(insert(mo_parts), MO_PART)])
+        await writer.execute([(insert(mo_parts).values(payload=b"lit\xff"), {**MO_PART, "idx": 1})])
+        await writer.execute([(update(mo_parts).where(mo_parts.c.idx == 0).values(payload=b"\xfe"), {})])
+        await writer.execute([(by_flag, {"b_idx": 1, "b_payload": bytearray(b"ba"), "b_flag": True})])
+    with engine.connect() as conn:
+        assert conn.execute(select(mo_parts.c.idx, mo_parts.c.payload, mo_parts.c.coding)
+                            .order_by(mo_parts.c.idx)).all() == [(0, b"\xfe", 8), (1, b"ba", 1)]
 
 
 @pytest.fixture
