@@ -289,6 +289,18 @@ async def test_large_binary_values_whether_bound_literal_or_made_by_the_daemon(e
                             .order_by(mo_parts.c.idx)).all() == [(0, b"\xfe", 8), (1, b"ba", 1)]
 
 
+@pytest.mark.parametrize("payload", [3, [1, 2], "text"], ids=["int", "list", "str"])
+async def test_a_large_binary_value_that_is_no_buffer_is_refused(engine: Engine, process: bool, payload: Any) -> None:
+    """Both drivers refuse it (sqlite3.Binary is memoryview; psycopg's Binary dumps buffers
+    only): the writer process must not make ``bytes(3)``, three NULs, of it."""
+    async with Writer(engine, process=process) as writer:
+        with pytest.raises(WriteFailed):
+            await writer.execute([(insert(mo_parts), {**MO_PART, "payload": payload})])
+        await writer.execute([(insert(mo_parts), {**MO_PART, "payload": bytearray(b"ok")})])
+    with engine.connect() as conn:
+        assert conn.execute(select(mo_parts.c.payload)).scalars().all() == [b"ok"]
+
+
 @pytest.fixture
 def pg_engine(engine: Engine) -> Engine:
     if engine.dialect.name != "postgresql":
