@@ -26,6 +26,8 @@ started at most once a second: while the database is down, queued writes fail at
 
 from __future__ import annotations
 
+import copyreg
+import io
 import os
 import pickle
 import subprocess
@@ -51,7 +53,7 @@ log = structlog.get_logger("smsgw.store.writer")
 _CLOSE_WAIT = 30.0  # seconds the child may take to close its connection and exit
 _RESPAWN_PAUSE = 1.0  # seconds between attempts to start a child after one failed
 _SLOW_ANSWER = 10.0  # seconds of waiting for an answer after which each further wait is logged
-_PLAIN = (type(None), bool, int, float, str, bytes)  # values a plan's ``fixed`` may send as they are
+_PLAIN = (type(None), bool, int, float, str, bytes, memoryview)  # values a plan's ``fixed`` may hold
 
 _Key = tuple[Executable, tuple[str, ...]]
 _Wire = tuple[Any, ...]  # a plan as the child rebuilds it (writer_child._plan)
@@ -194,8 +196,8 @@ class WriterProcess:
                     pid = new[key] = self._next_id
                     self._next_id += 1
                     wires.append((pid, wire or (found.sql, None, (), {}, ())))
-            payload.append((pid, False, run) if wire else (pid, True, _sendable(found.rows(run))))
-        frame = pickle.dumps((self._seq, reset, wires, pickle.dumps(payload, protocol=5)), protocol=5)
+            payload.append((pid, False, run) if wire else (pid, True, found.rows(run)))
+        frame = _dumps((self._seq, reset, wires, _dumps(payload)))
         return frame, reset, new
 
     def _verdict(self) -> float:
@@ -255,25 +257,21 @@ def _connect_args(url: URL) -> tuple[str, list[Any], dict[str, Any]]:
 def _wire(found: Plan) -> _Wire | None:
     """The plan as the child rebuilds it, or None if the child cannot make its rows. Its
     strings are plain ``str`` (executor.plan)."""
-    if None in found.kinds:
+    if None in found.kinds or not all(type(value) in _PLAIN for value in found.fixed.values()):
         return None
-    fixed = {}
-    for slot, value in found.fixed.items():
-        if type(value) not in _PLAIN and type(value) is not memoryview:
-            return None
-        fixed[slot] = _bytes(value)
     processors = tuple((index, kind) for (index, _), kind in zip(found.processors, found.kinds, strict=True))
-    return found.sql, found.names, found.lookup, fixed, processors
+    return found.sql, found.names, found.lookup, found.fixed, processors
 
 
-def _sendable(rows: list[Any]) -> list[Any]:
-    """Driver rows made here, as they pickle."""
-    if rows and isinstance(rows[0], dict):
-        return [{name: _bytes(value) for name, value in row.items()} for row in rows]
-    return [tuple(map(_bytes, row)) for row in rows]
+#: A memoryview does not pickle; both drivers bind its bytes alike. One is a LargeBinary
+#: literal or value on SQLite (its bind processor is sqlite3.Binary, i.e. memoryview), or a
+#: caller's value. The table is consulted only for types pickle has no fast path for.
+_DISPATCH = {**copyreg.dispatch_table, memoryview: lambda view: (bytes, (view.tobytes(),))}
 
 
-def _bytes(value: Any) -> Any:
-    """A memoryview (LargeBinary's bind processor on SQLite: sqlite3.Binary) does not pickle;
-    sqlite3 binds its bytes alike."""
-    return value.tobytes() if type(value) is memoryview else value
+def _dumps(obj: Any) -> bytes:
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, protocol=5)
+    pickler.dispatch_table = _DISPATCH
+    pickler.dump(obj)
+    return buffer.getvalue()

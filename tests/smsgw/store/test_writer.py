@@ -289,6 +289,15 @@ async def test_large_binary_values_whether_bound_literal_or_made_by_the_daemon(e
                             .order_by(mo_parts.c.idx)).all() == [(0, b"\xfe", 8), (1, b"ba", 1)]
 
 
+async def test_memoryview_values_are_written_as_their_bytes(engine: Engine, process: bool) -> None:
+    """Both drivers take a memoryview for a BLOB / bytea; it does not pickle, so the writer
+    process gets its bytes."""
+    async with Writer(engine, process=process) as writer:
+        await writer.execute([(insert(mo_parts), {**MO_PART, "payload": memoryview(b"mv")})])
+    with engine.connect() as conn:
+        assert conn.execute(select(mo_parts.c.payload)).scalars().all() == [b"mv"]
+
+
 @pytest.mark.parametrize("payload", [3, [1, 2], "text"], ids=["int", "list", "str"])
 async def test_a_large_binary_value_that_is_no_buffer_is_refused(engine: Engine, process: bool, payload: Any) -> None:
     """Both drivers refuse it (sqlite3.Binary is memoryview; psycopg's Binary dumps buffers
