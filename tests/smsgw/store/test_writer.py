@@ -330,3 +330,65 @@ async def test_the_writer_reconnects_after_losing_its_postgresql_connection(pg_e
         await writer.execute([message(2)])
     with engine.connect() as conn:
         assert set(statuses(conn)) == {1, 2}
+
+
+def terminate(engine: Engine, where: str) -> list[int]:
+    """pg_terminate_backend of this database's other backends matching ``where``; their pids."""
+    with engine.begin() as conn:
+        return list(conn.execute(text(
+            "SELECT pid FROM pg_stat_activity, pg_terminate_backend(pid) "
+            f"WHERE datname = current_database() AND pid <> pg_backend_pid() AND {where}"
+        )).scalars())
+
+
+def waiting_for_a_lock(engine: Engine) -> list[int]:
+    with engine.connect() as conn:
+        return list(conn.execute(text(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )).scalars())
+
+
+#: an expanding IN: only SQLAlchemy's execution runs it (in process mode, on the writer thread)
+SET_STATUSES = update(messages).where(messages.c.id.in_(bindparam("ids", expanding=True))).values(
+    status=bindparam("b_status"))
+
+
+async def test_the_writer_reconnects_when_its_postgresql_connection_is_dropped_mid_transaction(
+        pg_engine: Engine, process: bool) -> None:
+    """The server ends the writer's backend while it waits for a lock inside the transaction:
+    nothing was committed, so the ops run again on a new connection (and wait again)."""
+    engine = pg_engine
+    async with Writer(engine, process=process) as writer:
+        await writer.execute([message(1)])
+        with write_lock(engine):
+            writer.execute_nowait([message(2), segment(2)])
+            await wait_taken(writer)
+            with trio.fail_after(5):
+                while not (terminated := terminate(engine, "wait_event_type = 'Lock'")):
+                    await trio.sleep(0.01)
+            with trio.fail_after(5):  # the ops run again on a new connection, which waits too
+                while not set(waiting_for_a_lock(engine)) - set(terminated):
+                    await trio.sleep(0.01)
+        await writer.execute([message(3)])
+    assert writer.stats.failed_requests == 0
+    with engine.connect() as conn:
+        assert set(statuses(conn)) == {1, 2, 3}
+        assert count(conn, segments) == 1
+
+
+async def test_the_writer_reconnects_both_its_connections_after_postgresql_dropped_them(
+        pg_engine: Engine, process: bool) -> None:
+    """In process mode a transaction with a statement the child cannot run goes on a connection
+    of the writer thread: both it and the child's reconnect."""
+    engine = pg_engine
+    async with Writer(engine, process=process) as writer:
+        await writer.execute([message(1), message(2)])
+        await writer.execute([(SET_STATUSES, {"ids": [1, 2], "b_status": "a"})])
+        assert terminate(engine, "state = 'idle'")
+        await writer.execute([(SET_STATUSES, {"ids": [1], "b_status": "b"})])
+        await writer.execute([set_status(2, "c")])
+        assert terminate(engine, "state = 'idle'")
+        await writer.execute([set_status(2, "d"), message(3)])
+        await writer.execute([(SET_STATUSES, {"ids": [3], "b_status": "e"}), message(4)])
+    with engine.connect() as conn:
+        assert statuses(conn) == {1: "b", 2: "d", 3: "e", 4: "accepted"}
