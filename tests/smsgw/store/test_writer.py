@@ -9,7 +9,21 @@ import pytest
 import structlog
 import trio
 import trio.testing
-from sqlalchemy import Boolean, Engine, bindparam, case, event, insert, select, text, update
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Engine,
+    Integer,
+    MetaData,
+    Table,
+    bindparam,
+    case,
+    event,
+    insert,
+    select,
+    text,
+    update,
+)
 
 from smsgw.store import executor, writer_process
 from smsgw.store.engine import make_engine
@@ -392,3 +406,25 @@ async def test_the_writer_reconnects_both_its_connections_after_postgresql_dropp
         await writer.execute([(SET_STATUSES, {"ids": [3], "b_status": "e"}), message(4)])
     with engine.connect() as conn:
         assert statuses(conn) == {1: "b", 2: "d", 3: "e", 4: "accepted"}
+
+
+async def test_a_failed_commit_in_either_mode_is_unknown_outcome_and_the_writer_goes_on(
+        engine: Engine, process: bool) -> None:
+    """A deferred foreign key fails at COMMIT: here from a Core insert, which the writer
+    process runs itself (a text() statement would make the transaction run on the writer
+    thread). Its connection must be usable again after the failed COMMIT."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite enforces no foreign key without a PRAGMA the writer "
+                    "process does not send (test_writer_process.py covers its failed COMMIT)")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE parent (id INTEGER PRIMARY KEY)"))
+        conn.execute(text("CREATE TABLE child (id INTEGER PRIMARY KEY, "
+                          "parent INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)"))
+    child = Table("child", MetaData(), Column("id", Integer, primary_key=True), Column("parent", Integer))
+    async with Writer(engine, process=process) as writer:
+        with pytest.raises(CommitOutcomeUnknown, match=r"(?i)foreign key"):
+            await writer.execute([message(1), (insert(child), {"id": 1, "parent": 42})])
+        await writer.execute([message(2), (insert(child), {"id": 2, "parent": None})])
+    assert writer.stats.retried_batches == 0
+    with engine.connect() as conn:
+        assert set(statuses(conn)) == {2}

@@ -9,14 +9,18 @@ import pickle
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import structlog
 import trio
-from sqlalchemy import Engine, insert, make_url, update
+from sqlalchemy import Column, Engine, Integer, MetaData, Table, insert, make_url, update
 
-from smsgw.store import writer_process
-from smsgw.store.errors import CommitOutcomeUnknown, DatabaseUnavailable, WriteFailed
+from smsgw.store import sqlite, writer_child, writer_process
+from smsgw.store.errors import CommitOutcomeUnknown, DatabaseUnavailable, WriteFailed, unique_violation
+from smsgw.store.executor import plan
+from smsgw.store.plans import Plan
 from smsgw.store.schema import api_keys, messages
 from smsgw.store.writer import Writer
 from smsgw.store.writer_process import WriterProcess
@@ -152,3 +156,70 @@ def test_a_frame_that_cannot_be_made_leaves_the_plan_tables_as_they_were(engine:
     assert (first_reset, second_reset) == (True, False)
     with engine.connect() as conn:
         assert set(statuses(conn)) == {1, 2}
+
+
+@pytest.fixture
+def child_db(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[writer_child._Database]:
+    """The writer process's database end, run here (its SQLite paths: the busy timeout, a
+    failed COMMIT), with a busy timeout of 0.2 s."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite only")
+    monkeypatch.setattr(sqlite, "SQLITE_BUSY_TIMEOUT_MS", 200)
+    database = writer_child._Database(*writer_process._connect_args(engine.url))
+    database.open()
+    yield database
+    database.close()
+
+
+def child_plans(engine: Engine, *ops: Any) -> tuple[dict[int, Plan], bytes]:
+    """The plans and payload of a frame of ``ops`` (one run each), as the child gets them."""
+    plans, payload = {}, []
+    for pid, (statement, params) in enumerate(ops):
+        found = plan(statement, tuple(params), engine.dialect)
+        assert found is not None
+        wire = writer_process._wire(found)
+        assert wire is not None
+        plans[pid] = writer_child._plan(pickle.loads(pickle.dumps(wire)))
+        payload.append((pid, False, [params]))
+    return plans, pickle.dumps(payload)
+
+
+def test_the_child_waits_out_its_busy_timeout_then_fails_and_goes_on(engine: Engine,
+                                                                    child_db: writer_child._Database) -> None:
+    with write_lock(engine):
+        started = time.monotonic()
+        verdict = writer_child._verdict(child_db, *child_plans(engine, message(1)))
+        assert 0.15 < time.monotonic() - started < 5
+    assert verdict == ("failed", "write rolled back: database is locked")
+    assert writer_child._verdict(child_db, *child_plans(engine, message(2)))[0] == "ok"
+    with engine.connect() as conn:
+        assert set(statuses(conn)) == {2}
+
+
+def test_the_child_rolls_back_after_a_failed_commit_and_goes_on(engine: Engine,
+                                                               child_db: writer_child._Database) -> None:
+    """SQLite keeps the transaction open when COMMIT fails on a deferred foreign key: without
+    the ROLLBACK the next BEGIN IMMEDIATE would fail."""
+    conn = child_db._conn
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+    conn.execute("CREATE TABLE child (id INTEGER PRIMARY KEY, "
+                 "parent INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)")
+    child = Table("child", MetaData(), Column("id", Integer, primary_key=True), Column("parent", Integer))
+    kind, _seconds, text = writer_child._verdict(child_db, *child_plans(engine, message(1),
+                                                                       (insert(child), {"id": 1, "parent": 42})))
+    assert (kind, text) == ("commit_failed", "FOREIGN KEY constraint failed")
+    assert not conn.in_transaction
+    assert writer_child._verdict(child_db, *child_plans(engine, message(2)))[0] == "ok"
+    with engine.connect() as conn:
+        assert set(statuses(conn)) == {2}
+
+
+def test_the_child_reports_unique_violations_by_constraint(engine: Engine, child_db: writer_child._Database) -> None:
+    assert writer_child._verdict(child_db, *child_plans(engine, message(1, client_ref="r")))[0] == "ok"
+    for op, constraint in [(message(1), "pk_messages"), (message(2, client_ref="r"), "uq_messages_key_id_client_ref"),
+                           (segment(3), "pk_segments")]:
+        kind, *rest = writer_child._verdict(child_db, *child_plans(engine, segment(3), op))
+        assert kind == "unique"
+        assert unique_violation(*rest).constraint == constraint
+        assert not child_db._conn.in_transaction
