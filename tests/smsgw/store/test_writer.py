@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -9,6 +10,8 @@ import pytest
 import structlog
 import trio
 import trio.testing
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import (
     Boolean,
     Column,
@@ -25,10 +28,12 @@ from sqlalchemy import (
     update,
 )
 
+from smsgw import lists, queries
 from smsgw.store import executor, writer_process
 from smsgw.store.engine import make_engine
 from smsgw.store.errors import CommitOutcomeUnknown, UniqueViolation, WriteFailed, WriterClosed
-from smsgw.store.schema import messages, mo_parts, segments
+from smsgw.store.executor import Op
+from smsgw.store.schema import api_keys, messages, metadata, mo_parts, segments
 from smsgw.store.writer import NEW_ROWS, Writer
 
 from .helpers import (
@@ -41,6 +46,7 @@ from .helpers import (
     statuses,
     wait_taken,
     write_lock,
+    writer_pids,
 )
 
 
@@ -428,3 +434,145 @@ async def test_a_failed_commit_in_either_mode_is_unknown_outcome_and_the_writer_
     assert writer.stats.retried_batches == 0
     with engine.connect() as conn:
         assert set(statuses(conn)) == {2}
+
+
+# --- the same writes in three ways ---------------------------------------------------------
+# SQLAlchemy's own execution (every plan refused), the writer thread's plans and the writer
+# process must leave the database alike and fail the same requests the same way.
+
+_KEYS = st.sampled_from(["k1", "k2"])
+_FLOAT = st.one_of(st.floats(allow_nan=False, allow_infinity=False, width=64), st.integers(-10**6, 10**6))
+_TEXT = st.text(st.sampled_from("ab\u00e9\u4e2d\U0001f600'%?:\x00"), max_size=6)
+_BLOB = st.one_of(st.binary(max_size=6), st.binary(max_size=6).map(bytearray),
+                  st.binary(max_size=6).map(memoryview), st.just("not bytes"), st.none())
+_ID = st.integers(1, 5)
+_PER_CALL = "per call"  # a marker: the op's statement is built when the op is run (api_content.py's)
+
+
+def _message_op(id: int, key: str, ref: Any, status: str, at: Any, body: Any) -> Op:
+    params = {"id": id, "key_id": key, "to_number": "86138", "text": body, "encoding": "gsm7",
+              "channel": "cmcc", "status": status, "segments": 1, "created_at": at, "expires_at": 9.5}
+    if ref is not _PER_CALL:  # absent: another key set, another plan
+        params["client_ref"] = ref
+    return queries.INSERT_MESSAGE, params
+
+
+def _segment_op(id: int, idx: int, attempts: int | None) -> Op:
+    params: dict[str, Any] = {"message_id": id, "idx": idx, "channel": "cmcc", "status": "accepted"}
+    if attempts is not None:
+        params["attempts"] = attempts  # else the column's default
+    return queries.INSERT_SEGMENT, params
+
+
+def _api_key_op(id: str, admin: Any, disabled: Any) -> Op:
+    params = {"id": id, "secret": "s", "name": "n", "created_at": 1.25, "is_admin": admin}
+    if disabled is not _PER_CALL:
+        params["disabled"] = disabled
+    return INSERT_API_KEY, params
+
+
+INSERT_API_KEY = insert(api_keys)  # Boolean: rows the daemon makes in process mode
+SET_PAYLOAD = update(mo_parts).where(mo_parts.c.idx == bindparam("b_idx")).values(payload=bindparam("b_payload"))
+
+_OPS = st.one_of(
+    st.builds(_message_op, _ID, _KEYS, st.sampled_from([_PER_CALL, None, "r1", "r2"]),
+              st.sampled_from(["accepted", "submitted"]), _FLOAT, st.one_of(_TEXT, st.none())),
+    st.builds(_segment_op, _ID, st.integers(0, 2), st.one_of(st.none(), st.integers(0, 3))),
+    st.builds(set_status, _ID, st.sampled_from(["sent", "held", "x"])),
+    st.builds(lambda id, idx, smsc, at: (queries.SEGMENT_SUBMITTED, {"m_id": id, "m_idx": idx, "smsc_id": smsc,
+                                                                    "smsc_key": smsc, "at": at, "tries": 1}),
+              _ID, st.integers(0, 2), st.one_of(st.none(), _TEXT), _FLOAT),
+    st.builds(lambda id, st_, at: (queries.MESSAGE_FINAL, {"m_id": id, "st": st_, "code": None, "reason": None,
+                                                          "at": at}),
+              _ID, st.sampled_from(["delivered", "failed"]), _FLOAT),
+    st.builds(lambda id, at: (_PER_CALL, (id, at)), _ID, _FLOAT),
+    st.builds(lambda idx, payload, at: (queries.INSERT_MO_PART, {
+        "channel": "c", "from_number": "1", "to_number": "2", "reference": 1, "total": 3, "idx": idx,
+        "payload": payload, "coding": 0, "received_at": at}), st.integers(0, 2), _BLOB, _FLOAT),
+    st.builds(lambda idx, payload: (SET_PAYLOAD, {"b_idx": idx, "b_payload": payload}), st.integers(0, 2), _BLOB),
+    st.builds(lambda payload: (_PER_CALL, payload), st.binary(max_size=4)),
+    st.builds(lambda idx: (queries.DELETE_MO_PART, {"ch": "c", "src": "1", "ref": 1, "tot": 3, "idx": idx}),
+              st.integers(0, 2)),
+    st.builds(_api_key_op, st.sampled_from(["a", "b"]), st.sampled_from([True, False, None, 1, "yes"]),
+              st.sampled_from([_PER_CALL, True, False])),
+    st.builds(lambda number, at: lists.blacklist_op(number, "", None, "admin", at), st.sampled_from(["1", "2"]),
+              _FLOAT),
+    st.builds(lambda number: (lists.DELETE_BLACKLIST_NUMBER, {"b_number": number}), st.sampled_from(["1", "2"])),
+    st.builds(lambda id, at: (queries.INSERT_REPORT, {"message_id": id, "key_id": "k1", "to_number": "1",
+                                                     "client_ref": None, "status": "delivered", "stat": "DELIVRD",
+                                                     "err": None, "done_at": at}), _ID, _FLOAT),
+    st.builds(lambda ids, status: (SET_STATUSES, {"ids": ids, "b_status": status}),  # the writer thread's
+              st.lists(_ID, min_size=1, max_size=3), st.sampled_from(["in", "out"])),
+    st.just((queries.BARRIER, {})),
+)
+
+
+def _built(op: Any) -> Op:
+    """The op as its caller makes it when run: a statement built per call is a new object."""
+    statement, params = op
+    if statement is not _PER_CALL:
+        return statement, params
+    if isinstance(params, tuple):
+        id, at = params
+        return update(messages).where(messages.c.id == id).values(status="literal", done_at=at), {}
+    return update(mo_parts).where(mo_parts.c.idx == 0).values(payload=params), {}
+
+
+def _wipe(engine: Engine) -> None:
+    with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            for table in metadata.sorted_tables:
+                conn.execute(table.delete())
+            conn.execute(text("DELETE FROM sqlite_sequence"))
+        else:
+            conn.execute(text(f"TRUNCATE {', '.join(metadata.tables)} RESTART IDENTITY"))
+
+
+def _contents(engine: Engine) -> dict[str, list[Any]]:
+    with engine.connect() as conn:
+        return {name: [tuple(row) for row in conn.execute(select(table).order_by(*table.primary_key.columns))]
+                for name, table in metadata.tables.items()}
+
+
+async def _apply(engine: Engine, mode: str, requests: list[list[Any]], one_batch: bool) -> list[Any]:
+    """Each request's outcome: None, or its error's type and constraint."""
+    outcomes: list[Any] = [None] * len(requests)
+    async with Writer(engine, process=mode == "process") as writer:
+        if one_batch:  # all requests in one transaction, retried one by one if it fails
+            with write_lock(engine):
+                writer.execute_nowait([message(999)])
+                await wait_taken(writer)
+                submitted = [writer.submit([_built(op) for op in ops]) for ops in requests]
+        for index, ops in enumerate(requests):
+            try:
+                if one_batch:
+                    await submitted[index].wait()
+                else:
+                    await writer.execute([_built(op) for op in ops])
+            except WriteFailed as exc:
+                outcomes[index] = (type(exc).__name__, getattr(exc, "constraint", None))
+        if mode == "process":
+            [pid] = writer_pids()
+            with open(f"/proc/{pid}/maps") as f:
+                assert "sqlalchemy" not in f.read()
+    return outcomes
+
+
+@settings(max_examples=int(os.environ.get("SMSGW_WRITER_EXAMPLES", "25")), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(requests=st.lists(st.lists(_OPS, min_size=1, max_size=4), min_size=1, max_size=8), one_batch=st.booleans())
+# a unique violation in the first run, a value its processor refuses in the second: the first wins
+@example(requests=[[message(1), message(1), (SET_PAYLOAD, {"b_idx": 0, "b_payload": "not bytes"})]],
+         one_batch=False)
+def test_writes_leave_the_same_database_through_sqlalchemy_the_writer_thread_and_the_writer_process(
+        engine: Engine, requests: list[list[Any]], one_batch: bool) -> None:
+    results = {}
+    for mode in ("sqlalchemy", "thread", "process"):
+        _wipe(engine)
+        with pytest.MonkeyPatch.context() as patch:
+            if mode == "sqlalchemy":
+                patch.setattr(executor, "plan", lambda *_: None)
+            outcomes = trio.run(_apply, engine, mode, requests, one_batch)
+        results[mode] = (outcomes, _contents(engine))
+    assert results["thread"] == results["sqlalchemy"]
+    assert results["process"] == results["sqlalchemy"]

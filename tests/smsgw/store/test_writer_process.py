@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import pickle
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -25,17 +24,11 @@ from smsgw.store.schema import api_keys, messages
 from smsgw.store.writer import Writer
 from smsgw.store.writer_process import WriterProcess
 
-from .helpers import message, segment, set_status, statuses, wait_taken, write_lock
+from .helpers import message, segment, set_status, statuses, wait_taken, write_lock, writer_pids
 
 
 class Unloadable:
     """Pickles by reference to this test module, which the child (``python -P``) cannot import."""
-
-
-def writer_pids() -> list[int]:
-    out = subprocess.run(["pgrep", "-P", str(os.getpid()), "-f", "smsgw.store.writer_child"],
-                         capture_output=True, text=True).stdout
-    return [int(pid) for pid in out.split()]
 
 
 def wait_dead(pid: int) -> None:
