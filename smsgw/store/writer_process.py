@@ -11,8 +11,10 @@ are the same: ``execute`` returns only after the child's COMMIT returned.
 
 The daemon compiles each statement (executor.plan) and sends the child the plan once, then
 by id; the child needs neither SQLAlchemy nor the schema. A statement that needs SQLAlchemy's
-own execution (an expanding IN, RETURNING: none on the hot paths) makes its transaction run
-here, on a connection of the writer thread, as in thread mode: the child is idle meanwhile.
+own execution (an expanding IN, RETURNING, a SELECT such as queries.BARRIER: none on the hot
+paths) makes its transaction run here, on a connection of the writer thread, as in thread
+mode: the child is idle meanwhile. So does one whose frame cannot be made (a value that does
+not pickle, a row made here refused).
 An answer for another transaction, or none, makes the outcome unknown and the child is
 replaced: answers must never be matched to the wrong transaction.
 
@@ -94,7 +96,13 @@ class WriterProcess:
             self._ensure_child()
             assert self._outbox is not None
             self._seq += 1
-            frame, reset, new = self._frame(grouped, planned)
+            try:
+                frame, reset, new = self._frame(grouped, planned)
+            except Exception:
+                # rows made here were refused (a Boolean that is not one), or a value does not
+                # pickle: the ops run here, as in the writer thread, where such an error comes
+                # in its place among the ops' own (an earlier run's unique violation first)
+                return self._here(ops)
             try:
                 self._outbox.send_bytes(frame)
             except OSError as exc:

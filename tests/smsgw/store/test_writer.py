@@ -564,6 +564,7 @@ async def _apply(engine: Engine, mode: str, requests: list[list[Any]], one_batch
 # a unique violation in the first run, a value its processor refuses in the second: the first wins
 @example(requests=[[message(1), message(1), (SET_PAYLOAD, {"b_idx": 0, "b_payload": "not bytes"})]],
          one_batch=False)
+@example(requests=[[message(1), message(1), _api_key_op("a", "yes", _PER_CALL)]], one_batch=False)  # rows made here
 def test_writes_leave_the_same_database_through_sqlalchemy_the_writer_thread_and_the_writer_process(
         engine: Engine, requests: list[list[Any]], one_batch: bool) -> None:
     results = {}

@@ -102,7 +102,7 @@ async def test_a_payload_the_child_cannot_load_fails_alone(engine: Engine) -> No
         with pytest.raises(WriteFailed):
             await writer.execute([(statement, {**params, "text": Unloadable()})])
         await writer.execute([message(2)])
-        with pytest.raises(WriteFailed):  # not picklable at all: refused before anything is sent
+        with pytest.raises(WriteFailed):  # not picklable at all: run on the writer thread, its driver refuses it
             await writer.execute([(statement, {**message(3)[1], "text": lambda: "x"})])
         await writer.execute([message(4)])
     with engine.connect() as conn:
