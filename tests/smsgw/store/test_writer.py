@@ -30,7 +30,7 @@ from sqlalchemy import (
 )
 
 from smsgw import lists, queries
-from smsgw.store import executor, writer_process
+from smsgw.store import executor, sqlite, writer_process
 from smsgw.store.engine import make_engine
 from smsgw.store.errors import CommitOutcomeUnknown, UniqueViolation, WriteFailed, WriterClosed
 from smsgw.store.executor import Op
@@ -329,6 +329,27 @@ async def test_a_large_binary_value_that_is_no_buffer_is_refused(engine: Engine,
         await writer.execute([(insert(mo_parts), {**MO_PART, "payload": bytearray(b"ok")})])
     with engine.connect() as conn:
         assert conn.execute(select(mo_parts.c.payload)).scalars().all() == [b"ok"]
+
+
+async def test_the_writer_thread_waits_out_its_busy_timeout_then_fails_and_goes_on(
+        db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process holds SQLite's write lock longer than the busy timeout: BEGIN IMMEDIATE
+    fails, the write with it, and the connection begins the next one. (The writer process's
+    end of this: test_writer_process.py, in-process.)"""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("SQLite only")
+    monkeypatch.setattr(sqlite, "SQLITE_BUSY_TIMEOUT_MS", 200)
+    engine = make_engine(db_url)
+    try:
+        async with Writer(engine) as writer:
+            await writer.execute([message(1)])
+            with write_lock(engine), pytest.raises(WriteFailed, match="database is locked"):
+                await writer.execute([message(2)])
+            await writer.execute([message(3)])
+        with engine.connect() as conn:
+            assert set(statuses(conn)) == {1, 3}
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture
