@@ -18,7 +18,9 @@ from sqlalchemy import (
     Column,
     Engine,
     Integer,
+    LargeBinary,
     MetaData,
+    PickleType,
     Table,
     bindparam,
     case,
@@ -317,6 +319,19 @@ async def test_memoryview_values_are_written_as_their_bytes(engine: Engine, proc
         await writer.execute([(insert(mo_parts), {**MO_PART, "payload": memoryview(b"mv")})])
     with engine.connect() as conn:
         assert conn.execute(select(mo_parts.c.payload)).scalars().all() == [b"mv"]
+
+
+async def test_a_variant_of_large_binary_keeps_its_own_processor(engine: Engine, process: bool) -> None:
+    """The column is LargeBinary, but for this dialect a PickleType: its values are pickled,
+    not taken as buffers (the writer process has no processor for it: the daemon makes the rows)."""
+    pickled = Table("pickled", MetaData(), Column("id", Integer, primary_key=True),
+                    Column("value", LargeBinary().with_variant(PickleType(), engine.dialect.name)))
+    pickled.create(engine)
+    async with Writer(engine, process=process) as writer:
+        await writer.execute([(insert(pickled), {"id": 1, "value": {"a": [1, 2]}}),
+                              (insert(pickled), {"id": 2, "value": b"raw"})])
+    with engine.connect() as conn:
+        assert conn.execute(select(pickled.c.value).order_by(pickled.c.id)).scalars().all() == [{"a": [1, 2]}, b"raw"]
 
 
 @pytest.mark.parametrize("payload", [3, [1, 2], "text"], ids=["int", "list", "str"])
