@@ -58,12 +58,13 @@ def plan(statement: Executable, keys: Sequence[str], dialect: Dialect) -> Plan |
     kinds: list[str | None] = []
     for index, name in enumerate(order):
         bind = by_name[name]
-        processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        impl = bind.type.dialect_impl(dialect)
+        processor = impl.bind_processor(dialect)
         if bind.key in keyset:
-            lookup.append(bind.key)
+            lookup.append(_plain(bind.key))
             if processor is not None:
                 processors.append((index, processor))
-                kinds.append(_kind(bind.type, processor))
+                kinds.append(_kind(impl, processor))
             continue
         if bind.key in defaults:
             value = defaults[bind.key]
@@ -77,15 +78,24 @@ def plan(statement: Executable, keys: Sequence[str], dialect: Dialect) -> Plan |
     names = None
     if not compiled.positional:
         escaped = compiled.escaped_bind_names
-        names = tuple(escaped.get(name, name) for name in order)
-    return Plan.of(compiled.string, names, tuple(lookup), fixed, tuple(processors), tuple(kinds))
+        names = tuple(_plain(escaped.get(name, name)) for name in order)
+    return Plan.of(_plain(compiled.string), names, tuple(lookup), fixed, tuple(processors), tuple(kinds))
 
 
-def _kind(type_: Any, processor: Callable[[Any], Any]) -> str | None:
-    """The name in ``plans.PROCESSORS`` of a processor that does the same, if there is one."""
+def _plain(name: str) -> str:
+    """A plain ``str``: SQLAlchemy's names are a subclass (``quoted_name``), whose unpickling
+    would import SQLAlchemy into the writer process (+22 MB), and they reach it as the keys
+    of the driver rows the daemon makes."""
+    return str.__str__(name)
+
+
+def _kind(impl: Any, processor: Callable[[Any], Any]) -> str | None:
+    """The name in ``plans.PROCESSORS`` of a processor that does the same, if there is one.
+    ``impl`` is the type for the dialect: a variant (``with_variant``) or a subclass with a
+    processor of its own is not LargeBinary's."""
     if processor is to_float:
         return "float"
-    if isinstance(type_, LargeBinary):
+    if isinstance(impl, LargeBinary) and type(impl).bind_processor is LargeBinary.bind_processor:
         return "bytes"
     return None
 

@@ -66,7 +66,11 @@ def _to_float(value: Any) -> float | None:
 
 
 def _to_bytes(value: Any) -> bytes | None:
-    return None if value is None else bytes(value)
+    """As sqlite3.Binary (memoryview) and psycopg's Binary take it: a buffer, nothing else
+    (``bytes(3)`` would be three NULs, ``bytes([1, 2])`` two bytes, where both drivers fail)."""
+    if value is None or type(value) is bytes:
+        return value
+    return memoryview(value).tobytes()
 
 
 #: Bind processors the writer process applies itself, by name: SQLAlchemy's for Float on

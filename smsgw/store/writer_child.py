@@ -40,6 +40,9 @@ _UNIQUE_SQLITE = ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY")
 _UNIQUE_SQLSTATE = "23505"
 
 
+_Run = tuple[Plan, bool, list[Any]]  # the plan; whether the data are driver rows (else op parameters); the data
+
+
 class _CommitFailed(Exception):
     def __init__(self, seconds: float) -> None:
         super().__init__("COMMIT failed")
@@ -76,7 +79,7 @@ class _Database:
                 self._conn.close()
             self._conn = None
 
-    def transaction(self, runs: list[tuple[str, list[Any]]]) -> float:
+    def transaction(self, runs: list[_Run]) -> float:
         """Apply the runs and COMMIT; the seconds COMMIT took. A PostgreSQL connection found
         broken before COMMIT applied nothing: the runs are tried once more on a new one."""
         fresh = self._conn is None or self._broken()
@@ -93,19 +96,19 @@ class _Database:
     def _broken(self) -> bool:
         return self._driver != "sqlite" and (self._conn is None or self._conn.broken)
 
-    def _attempt(self, runs: list[tuple[str, list[Any]]]) -> float:
+    def _attempt(self, runs: list[_Run]) -> float:
         if self._conn is None or self._broken():
             self.open()
         conn = self._conn
         try:
             if self._driver == "sqlite":
                 conn.execute("BEGIN IMMEDIATE")  # the write lock now: the busy timeout applies here
-                for sql, rows in runs:
-                    conn.executemany(sql, rows)
+                for plan, ready, data in runs:
+                    conn.executemany(plan.sql, data if ready else plan.rows(data))
             else:
                 with conn.cursor() as cursor:
-                    for sql, rows in runs:
-                        cursor.executemany(sql, rows)
+                    for plan, ready, data in runs:
+                        cursor.executemany(plan.sql, data if ready else plan.rows(data))
         except BaseException:
             self._rollback()
             raise
@@ -179,8 +182,9 @@ def _plan(wire: tuple[Any, ...]) -> Plan:
 
 def _verdict(database: _Database, plans: dict[int, Plan], payload: bytes) -> tuple[Any, ...]:
     try:
-        runs = [(plans[pid].sql, data if ready else plans[pid].rows(data))
-                for pid, ready, data in pickle.loads(payload)]
+        # each run's rows are made as it is reached, as the writer thread does: a value of a later
+        # run that its processor refuses must not hide an earlier run's failure (a unique violation)
+        runs = [(plans[pid], ready, data) for pid, ready, data in pickle.loads(payload)]
         return ("ok", database.transaction(runs))
     except _CommitFailed as exc:
         return ("commit_failed", exc.seconds, _describe(exc.__cause__))

@@ -11,8 +11,10 @@ are the same: ``execute`` returns only after the child's COMMIT returned.
 
 The daemon compiles each statement (executor.plan) and sends the child the plan once, then
 by id; the child needs neither SQLAlchemy nor the schema. A statement that needs SQLAlchemy's
-own execution (an expanding IN, RETURNING: none on the hot paths) makes its transaction run
-here, on a connection of the writer thread, as in thread mode: the child is idle meanwhile.
+own execution (an expanding IN, RETURNING, a SELECT such as queries.BARRIER: none on the hot
+paths) makes its transaction run here, on a connection of the writer thread, as in thread
+mode: the child is idle meanwhile. So does one whose frame cannot be made (a value that does
+not pickle, a row made here refused).
 An answer for another transaction, or none, makes the outcome unknown and the child is
 replaced: answers must never be matched to the wrong transaction.
 
@@ -26,6 +28,8 @@ started at most once a second: while the database is down, queued writes fail at
 
 from __future__ import annotations
 
+import copyreg
+import io
 import os
 import pickle
 import subprocess
@@ -51,7 +55,7 @@ log = structlog.get_logger("smsgw.store.writer")
 _CLOSE_WAIT = 30.0  # seconds the child may take to close its connection and exit
 _RESPAWN_PAUSE = 1.0  # seconds between attempts to start a child after one failed
 _SLOW_ANSWER = 10.0  # seconds of waiting for an answer after which each further wait is logged
-_PLAIN = (type(None), bool, int, float, str, bytes)  # values a plan's ``fixed`` may send as they are
+_PLAIN = (type(None), bool, int, float, str, bytes, memoryview)  # values a plan's ``fixed`` may hold
 
 _Key = tuple[Executable, tuple[str, ...]]
 _Wire = tuple[Any, ...]  # a plan as the child rebuilds it (writer_child._plan)
@@ -68,8 +72,7 @@ class WriterProcess:
         self._inbox: Connection | None = None
         self._plans: dict[_Key, tuple[Plan, _Wire | None] | None] = {}  # ours, whatever the child has
         self._ids: dict[_Key, int] = {}  # the plans the child has, by id
-        self._next_id = 0
-        self._reset = False  # the child's plan table is out of step: start both afresh
+        self._next_id = 0  # never reused by one child: a stale id cannot name another plan
         self._seq = 0
         self._spawn_failed_at = -_RESPAWN_PAUSE
         self._local: Transaction | None = None
@@ -85,13 +88,21 @@ class WriterProcess:
 
     def transaction(self, ops: Sequence[Op]) -> float:
         grouped = list(runs(ops))
-        if any(self._planned(statement, keys) is None for statement, keys, _ in grouped):
+        # kept here, not looked up again: planning a new statement may empty the cache
+        planned = [found for statement, keys, _ in grouped if (found := self._planned(statement, keys))]
+        if len(planned) < len(grouped):
             return self._here(ops)
         for attempt in (1, 2):
             self._ensure_child()
             assert self._outbox is not None
             self._seq += 1
-            frame, new = self._frame(grouped)
+            try:
+                frame, reset, new = self._frame(grouped, planned)
+            except Exception:
+                # rows made here were refused (a Boolean that is not one), or a value does not
+                # pickle: the ops run here, as in the writer thread, where such an error comes
+                # in its place among the ops' own (an earlier run's unique violation first)
+                return self._here(ops)
             try:
                 self._outbox.send_bytes(frame)
             except OSError as exc:
@@ -100,6 +111,8 @@ class WriterProcess:
                 if attempt == 2:
                     raise WriteFailed(f"the store writer process is gone: {exc!r}") from exc
                 continue
+            if reset:
+                self._ids = {}
             self._ids.update(new)
             return self._verdict()
         raise AssertionError("unreachable")
@@ -126,7 +139,7 @@ class WriterProcess:
         self._proc = proc
         self._outbox = Connection(from_parent, readable=False)
         self._inbox = Connection(to_parent, writable=False)
-        self._ids, self._next_id, self._reset = {}, 0, False
+        self._ids, self._next_id = {}, 0
         try:
             self._outbox.send_bytes(pickle.dumps(_connect_args(url)))  # not argv: it may hold a password
             reply = pickle.loads(self._inbox.recv_bytes())
@@ -171,35 +184,29 @@ class WriterProcess:
             self._spawn_failed_at = time.monotonic()
             raise
 
-    def _frame(self, grouped: list[tuple[Executable, tuple[str, ...], list[Mapping[str, Any]]]]
-               ) -> tuple[bytes, dict[_Key, int]]:
-        """The frame, and the plans it introduces (known to the child once it is sent). A run
-        whose plan has a processor the child lacks goes as driver rows made here."""
-        reset = self._reset or len(self._ids) >= PLAN_CACHE_LIMIT
-        if reset:
-            self._ids, self._reset = {}, False
+    def _frame(self, grouped: list[tuple[Executable, tuple[str, ...], list[Mapping[str, Any]]]],
+               planned: list[tuple[Plan, _Wire | None]]) -> tuple[bytes, bool, dict[_Key, int]]:
+        """The frame; whether it resets the child's plan table; the plans it introduces. Our
+        table changes only once the frame is sent (``transaction``): a frame that cannot be
+        made (a row the daemon makes fails, a value does not pickle) leaves both as they were.
+        A run whose plan has a processor the child lacks goes as driver rows made here."""
+        reset = len(self._ids) >= PLAN_CACHE_LIMIT
+        known = {} if reset else self._ids
         new: dict[_Key, int] = {}
         wires: list[tuple[int, _Wire]] = []
         payload: list[tuple[int, bool, list[Any]]] = []
-        for statement, keys, run in grouped:
+        for (statement, keys, run), (found, wire) in zip(grouped, planned, strict=True):
             key = (statement, keys)
-            planned = self._plans[key]
-            assert planned is not None
-            found, wire = planned
-            pid = self._ids.get(key)
+            pid = known.get(key)
             if pid is None:
                 pid = new.get(key)
                 if pid is None:
                     pid = new[key] = self._next_id
                     self._next_id += 1
-                    wires.append((pid, wire or (str.__str__(found.sql), None, (), {}, ())))
+                    wires.append((pid, wire or (found.sql, None, (), {}, ())))
             payload.append((pid, False, run) if wire else (pid, True, found.rows(run)))
-        try:
-            frame = pickle.dumps((self._seq, reset, wires, pickle.dumps(payload, protocol=5)), protocol=5)
-        except Exception:
-            self._reset = self._reset or reset  # the child did not get this reset either
-            raise
-        return frame, new
+        frame = _dumps((self._seq, reset, wires, _dumps(payload)))
+        return frame, reset, new
 
     def _verdict(self) -> float:
         """The child's answer to frame ``self._seq``, as the writer thread expects it of a
@@ -256,15 +263,23 @@ def _connect_args(url: URL) -> tuple[str, list[Any], dict[str, Any]]:
 
 
 def _wire(found: Plan) -> _Wire | None:
-    """The plan as the child rebuilds it, or None if the child cannot make its rows. Names
-    go as plain ``str``: SQLAlchemy's are a subclass, whose unpickling would import SQLAlchemy
-    into the child (+22 MB)."""
+    """The plan as the child rebuilds it, or None if the child cannot make its rows. Its
+    strings are plain ``str`` (executor.plan)."""
     if None in found.kinds or not all(type(value) in _PLAIN for value in found.fixed.values()):
         return None
     processors = tuple((index, kind) for (index, _), kind in zip(found.processors, found.kinds, strict=True))
-    names = None if found.names is None else _plain(found.names)
-    return str.__str__(found.sql), names, _plain(found.lookup), found.fixed, processors
+    return found.sql, found.names, found.lookup, found.fixed, processors
 
 
-def _plain(names: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(str.__str__(name) for name in names)
+#: A memoryview does not pickle; both drivers bind its bytes alike. One is a LargeBinary
+#: literal or value on SQLite (its bind processor is sqlite3.Binary, i.e. memoryview), or a
+#: caller's value. The table is consulted only for types pickle has no fast path for.
+_DISPATCH = {**copyreg.dispatch_table, memoryview: lambda view: (bytes, (view.tobytes(),))}
+
+
+def _dumps(obj: Any) -> bytes:
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, protocol=5)
+    pickler.dispatch_table = _DISPATCH
+    pickler.dump(obj)
+    return buffer.getvalue()

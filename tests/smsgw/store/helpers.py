@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -64,3 +66,10 @@ async def wait_taken(writer: Writer) -> None:
     with trio.fail_after(5):
         while writer.stats.pending_ops:
             await trio.sleep(0.005)
+
+
+def writer_pids() -> list[int]:
+    """The pids of this process's writer processes (writer_child.py)."""
+    out = subprocess.run(["pgrep", "-P", str(os.getpid()), "-f", "smsgw.store.writer_child"],
+                         capture_output=True, text=True).stdout
+    return [int(pid) for pid in out.split()]
