@@ -846,6 +846,59 @@ async def test_a_flood_of_delivers_is_stored_and_acknowledged(tmp_path: Path, pr
             assert (env.channel.stats.reconnects, env.channel.stats.violations) == (0, 0)
 
 
+def task_count() -> int:
+    """Tasks alive in this trio run."""
+
+    def count(task: trio.lowlevel.Task) -> int:
+        return 1 + sum(count(child) for nursery in task.child_nurseries for child in nursery.child_tasks)
+
+    return count(trio.lowlevel.current_root_task())
+
+
+@pytest.mark.parametrize("proto", PROTOCOLS)
+async def test_delivers_faster_than_the_store_stop_the_reading(tmp_path: Path, proto: str,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store takes nothing while the SMSC sends delivers in many small writes, no window
+    respected: the gateway holds a bounded backlog of reads and stops reading the socket (no
+    task per read parked on a full channel, as before), and once the store takes writes again
+    every deliver is stored and answered, in order."""
+    reads, per_read = 300, 5
+    with trio.fail_after(40):
+        async with hostile(tmp_path, proto) as env:
+            conn = await env.smsc.bound()
+            dispatcher = env.h.gateway.dispatcher
+            store_inbound, gate = dispatcher.inbound, trio.Event()
+
+            async def blocked(channel: str, items: list[Any]) -> None:
+                await gate.wait()
+                await store_inbound(channel, items)
+
+            monkeypatch.setattr(dispatcher, "inbound", blocked)
+            backlog = env.channel.slots[0].wake.__self__._inbound_send  # the session's reads for the worker
+            tasks = task_count()
+            sequences: list[int] = []
+            for i in range(reads):  # 1,500 delivers, ~120 kB: the socket buffers take what is not read
+                batch = [conn.next_sequence() for _ in range(per_read)]
+                sequences += batch
+                await conn.write(b"".join(mo(proto, seq, f"mo {i} {j}".encode()) for j, seq in enumerate(batch)))
+                await trio.sleep(0.001)  # one read each
+            await wait_for(lambda: backlog.statistics().tasks_waiting_send, "the reader to wait for the worker")
+            await trio.sleep(0.2)
+            stats = backlog.statistics()
+            assert (stats.current_buffer_used, stats.tasks_waiting_send) == (stats.max_buffer_size, 1)  # the reader
+            assert task_count() <= tasks + 3, "a task per read beyond the backlog"
+            sent = set(sequences)
+            assert not any(p.command_id & RESPONSE_BIT for p in conn.inbox if p.sequence in sent)
+            gate.set()
+            await wait_for(lambda: {p.sequence for p in conn.inbox if p.command_id & RESPONSE_BIT} >= sent,
+                           "every deliver answered", 30)
+            assert {status_of(conn._answer(seq)) for seq in sequences} == {0}
+            rows = await env.rows(mo_messages)
+            assert [row.text for row in sorted(rows, key=lambda row: row.id)] == [
+                f"mo {i} {j}" for i in range(reads) for j in range(per_read)]
+            assert (env.channel.stats.reconnects, env.channel.stats.violations) == (0, 0)
+
+
 def garbage_bind_answers(proto: str) -> list[Callable[[Any], bytes]]:
     """Answers to a bind that must not bind: random bytes, a response naming another request,
     a refusal, a broken body, and (CMPP, SMGP) a server that cannot prove it knows the secret."""
