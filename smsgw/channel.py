@@ -41,7 +41,7 @@ from protocols.session import (
 )
 
 from .config import ChannelConfig
-from .link import Link, MoPart, Outcome, Receipt, SubmitResult
+from .link import Ignored, Link, MoPart, Outcome, Receipt, SubmitResult
 
 log = structlog.get_logger("smsgw.channel")
 
@@ -128,6 +128,9 @@ class ChannelStats:
     #: delivers that are neither a readable receipt nor an MO (a receipt without an id): they are
     #: acknowledged, since the operator would only send them again, and counted here, not stored
     unreadable: int = 0
+    #: delivers of a kind that carries nothing to store (``Ignored``: SMPP SME acknowledgements,
+    #: intermediate notifications, ...) by kind: acknowledged, counted here
+    ignored: collections.Counter[str] = field(default_factory=collections.Counter)
     reconnects: int = 0
     violations: int = 0
 
@@ -529,6 +532,9 @@ class _Connection:
                     channel.stats.unreadable += 1
                     log.warning("unreadable receipt acknowledged, not stored", channel=channel.name,
                                 pdu=type(pdu).__name__, sequence=pdu.sequence)
+                    continue
+                if isinstance(item, Ignored):
+                    channel.stats.ignored[item.kind] += 1
                     continue
                 items.append(item)
                 if isinstance(item, Receipt):

@@ -1053,6 +1053,43 @@ async def test_an_smsc_message_id_longer_than_the_column(tmp_path: Path, db_url:
             assert await env.rows(unmatched_reports) == []
 
 
+async def test_smpp_delivers_that_are_neither_receipt_nor_mo_are_acknowledged_and_counted(tmp_path: Path) -> None:
+    """SME acknowledgements, a conversation abort, intermediate notifications and a reserved
+    type (esm_class bits 5-2, PROTOCOLS.md A.6) are answered OK and counted by type: no MO text,
+    no unmatched receipt, and an intermediate notification for a message sent, whatever stat it
+    carries, leaves it to the final receipt."""
+    with trio.fail_after(20):
+        async with hostile(tmp_path, "smpp") as env, traced(env):
+            env.smsc.receipts = False
+            message_id = await env.h.send(number("smpp", 1))
+            await env.h.wait_status(message_id, {"submitted"})
+            smsc_id = env.smsc.accepted[-1].text_id
+            conn = await env.smsc.bound()
+            frames = [
+                lambda seq: smpp_deliver(seq, esm=0x08, sm=b"delivered to the handset"),
+                lambda seq: smpp_deliver(seq, esm=0x10 | 0x40, sm=b"\x05\x00\x03\x01\x02\x01user ack"),
+                lambda seq: data_sm(seq, esm=0x10, tlvs=tlv(MESSAGE_PAYLOAD, b"user ack")),
+                lambda seq: smpp_deliver(seq, esm=0x18),
+                lambda seq: smpp_deliver(seq, esm=0x20, sm=smpp_receipt_text(smsc_id, "UNDELIV")),
+                lambda seq: data_sm(seq, esm=0x20, tlvs=tlv(RECEIPTED_ID, smsc_id.encode() + b"\0")
+                                    + tlv(MESSAGE_STATE, b"\5")),
+                lambda seq: smpp_deliver(seq, esm=0x20 | 0x03, sm=b"no id at all"),
+                lambda seq: smpp_deliver(seq, esm=0x24, sm=b"reserved"),
+            ]
+            for i, frame in enumerate(frames):
+                reply = await conn.request(frame)
+                assert reply is not None and status_of(reply) == 0, (i, reply)
+            assert env.channel.stats.ignored == {"sme_delivery_ack": 1, "sme_manual_ack": 2, "conversation_abort": 1,
+                                                 "intermediate_notification": 3, "reserved_0x24": 1}
+            assert await env.h.metric("smsgw_delivers_ignored_total") == len(frames)
+            assert (env.channel.stats.receipts, env.channel.stats.mo_parts, env.channel.stats.unreadable) == (0, 0, 0)
+            assert await env.rows(mo_messages) == await env.rows(mo_parts) == await env.rows(unmatched_reports) == []
+            assert (await env.h.wait_status(message_id, {"submitted"}))["status"] == "submitted"
+            reply = await conn.request(lambda seq: smpp_deliver(seq, esm=0x04, sm=smpp_receipt_text(smsc_id)))
+            assert reply is not None and status_of(reply) == 0
+            assert (await env.h.wait_status(message_id, FINAL))["status"] == "delivered"
+
+
 # ------------------------------------------------------------------------------- MO
 
 GSM7, UCS2 = Alphabet.GSM7, Alphabet.UCS2
