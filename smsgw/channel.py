@@ -10,7 +10,9 @@ two binds. A bound session runs four tasks around its sans-IO ``Session``:
 * the sender moves queued segments into free window slots as the shared token bucket
   allows, many per wake-up;
 * the inbound worker stores receipts and MO durably, then acknowledges them — an
-  acknowledged receipt is never lost.
+  acknowledged receipt is never lost. The reader hands it what it read through a bounded
+  channel and waits when that is full: a store slower than the operator's delivers stops
+  the reading, never grows memory.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from protocols.session import (
 )
 
 from .config import ChannelConfig
-from .link import Link, MoPart, Outcome, Receipt, SubmitResult
+from .link import Ignored, Link, MoPart, Outcome, Receipt, SubmitResult
 
 log = structlog.get_logger("smsgw.channel")
 
@@ -47,6 +49,8 @@ _READ_SIZE = 256 * 1024
 _TIMER_GRANULARITY = 1.0
 _RECEIPT_STATS = 32  # distinct receipt stat words per channel in the metrics
 _THROTTLE_MIN, _THROTTLE_MAX = 0.2, 10.0
+#: reads of inbound requests waiting for the inbound worker before the reader waits for it
+_INBOUND_BACKLOG = 64
 
 
 @dataclass(slots=True)
@@ -124,6 +128,9 @@ class ChannelStats:
     #: delivers that are neither a readable receipt nor an MO (a receipt without an id): they are
     #: acknowledged, since the operator would only send them again, and counted here, not stored
     unreadable: int = 0
+    #: delivers of a kind that carries nothing to store (``Ignored``: SMPP SME acknowledgements,
+    #: intermediate notifications, ...) by kind: acknowledged, counted here
+    ignored: collections.Counter[str] = field(default_factory=collections.Counter)
     reconnects: int = 0
     violations: int = 0
 
@@ -347,7 +354,7 @@ class _Connection:
         self._dirty = trio.Event()
         self.writer_done = trio.Event()
         self._window = trio.lowlevel.ParkingLot()
-        self._inbound_send, self._inbound_recv = trio.open_memory_channel[list[Any]](64)
+        self._inbound_send, self._inbound_recv = trio.open_memory_channel[list[Any]](_INBOUND_BACKLOG)
         self._sender_started = False
         slot.wake = self._wake_all
 
@@ -372,13 +379,20 @@ class _Connection:
                 self.flush()
                 return
             now = trio.current_time()
-            if self._handle(session.receive_data(data, now), now):
+            closed, inbound = self._handle(session.receive_data(data, now), now)
+            if closed:
                 return
             self.flush()
             self.slot.in_flight = len(session.window)
+            if inbound:
+                # Backpressure: while the inbound worker is behind, this socket is not read, so
+                # an operator flooding delivers is held by its own window, not by our memory.
+                await self._inbound_send.send(inbound)
 
-    def _handle(self, events: list[Any], now: float) -> bool:
-        """Handle events; return True when the session closed."""
+    def _handle(self, events: list[Any], now: float) -> tuple[bool, list[Any]]:
+        """Handle events; return whether the session closed, and the inbound requests (receipts,
+        MO) for the inbound worker, which the caller hands over unless the session closed (then
+        they go unacknowledged: the operator sends them again)."""
         channel, link = self.channel, self.link_
         inbound: list[Any] = []
         responded = False
@@ -399,18 +413,13 @@ class _Connection:
                 log.warning("bind refused", channel=channel.name, slot=self.slot.index, reason=event.reason)
             elif kind is Closed:
                 channel._on_closed(self.slot, event)
-                return True
+                return True, inbound
             elif kind is ProtocolViolation:
                 channel.stats.violations += 1
                 log.warning("protocol violation", channel=channel.name, slot=self.slot.index, error=str(event.error))
-        if inbound:
-            try:
-                self._inbound_send.send_nowait(inbound)
-            except trio.WouldBlock:
-                self.nursery.start_soon(self._inbound_send.send, inbound)  # type: ignore[union-attr]
         if responded:
             self._window.unpark_all()
-        return self.session.is_closed
+        return self.session.is_closed, inbound
 
     @property
     def link_(self) -> Link:
@@ -468,7 +477,7 @@ class _Connection:
             await trio.sleep_until(limit if deadline is None else min(deadline, limit))
             now = trio.current_time()
             events = session.poll(now)
-            if events and self._handle(events, now):
+            if events and self._handle(events, now)[0]:  # timers raise no inbound requests
                 self.flush()
                 if self.nursery is not None:
                     self.nursery.cancel_scope.cancel()
@@ -523,6 +532,9 @@ class _Connection:
                     channel.stats.unreadable += 1
                     log.warning("unreadable receipt acknowledged, not stored", channel=channel.name,
                                 pdu=type(pdu).__name__, sequence=pdu.sequence)
+                    continue
+                if isinstance(item, Ignored):
+                    channel.stats.ignored[item.kind] += 1
                     continue
                 items.append(item)
                 if isinstance(item, Receipt):

@@ -611,13 +611,14 @@ class Dispatcher:
             # An operator resends a deliver whose response it missed (the line dropped after our
             # commit): a plain INSERT of the same part would violate the key, fail the whole
             # store, drop the session, and the operator would resend it again, for ever.
-            ops.append((q.DELETE_MO_PART, {"ch": channel, "src": part.source, "ref": reference, "tot": total,
-                                           "idx": index}))
+            ops.append((q.DELETE_MO_PART, {"ch": channel, "src": part.source, "dst": part.dest, "ref": reference,
+                                           "tot": total, "idx": index}))
             ops.append((q.INSERT_MO_PART, {"channel": channel, "from_number": part.source, "to_number": part.dest,
                                            "reference": reference, "total": total, "idx": index,
                                            "payload": payload, "coding": part.coding, "received_at": wall}))
             return
-        ops.append((q.DELETE_MO_PARTS, {"ch": channel, "src": part.source, "ref": reference, "tot": total}))
+        ops.append((q.DELETE_MO_PARTS, {"ch": channel, "src": part.source, "dst": part.dest, "ref": reference,
+                                        "tot": total}))
         self._mo_message(channel, part.source, part.dest, whole.decode("utf-8", "replace"), wall, ops)
 
     def _mo_message(self, channel: str, source: str, dest: str, text: str, wall: float, ops: list[Any]) -> None:
@@ -675,8 +676,8 @@ class Dispatcher:
             mo_ops: list[Any] = []
             for group in self._mo.stale(now):
                 channel, source, dest = group.key  # type: ignore[misc]
-                mo_ops.append((q.DELETE_MO_PARTS, {"ch": channel, "src": source, "ref": group.reference,
-                                                   "tot": group.total}))
+                mo_ops.append((q.DELETE_MO_PARTS, {"ch": channel, "src": source, "dst": dest,
+                                                   "ref": group.reference, "tot": group.total}))
                 self._mo_message(channel, source, dest, group.joined().decode("utf-8", "replace"), wall, mo_ops)
             if ops or mo_ops:
                 try:

@@ -54,6 +54,15 @@ class MoPart:
     concat: tuple[int, int, int] | None  # (reference, total, index)
 
 
+@dataclass(slots=True, frozen=True)
+class Ignored:
+    """A deliver that is neither a receipt to match nor an MO text (an SMPP SME acknowledgement,
+    an intermediate notification, ...): acknowledged, since the operator would only send it
+    again, and counted by ``kind``; nothing is stored."""
+
+    kind: str
+
+
 @dataclass(slots=True)
 class OutboundText:
     """A message ready to become PDUs on one channel."""
@@ -120,8 +129,8 @@ class Link(ABC):
     def submit_result(self, response: Any) -> SubmitResult: ...
 
     @abstractmethod
-    def inbound(self, pdu: Any) -> Receipt | MoPart | None:
-        """Read a deliver request; None if it is neither a receipt nor an MO."""
+    def inbound(self, pdu: Any) -> Receipt | MoPart | Ignored | None:
+        """Read a deliver request; None for a receipt that cannot be read (no id)."""
 
     @abstractmethod
     def inbound_response(self, pdu: Any, ok: bool) -> Any:

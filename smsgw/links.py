@@ -20,7 +20,7 @@ from protocols.smpp.describe import alphabet_of
 from protocols.text import Alphabet, UdhError, decode, parse_udh
 
 from .config import ChannelConfig
-from .link import Link, MoPart, OutboundText, Outcome, Receipt, SubmitResult
+from .link import Ignored, Link, MoPart, OutboundText, Outcome, Receipt, SubmitResult
 
 _SMPP_MODES = {"transmitter": State.BOUND_TX, "receiver": State.BOUND_RX, "transceiver": State.BOUND_TRX}
 _SMGP_MODES = {"transmitter": smgp.LoginMode.SEND, "receiver": smgp.LoginMode.RECEIVE,
@@ -28,6 +28,14 @@ _SMGP_MODES = {"transmitter": smgp.LoginMode.SEND, "receiver": smgp.LoginMode.RE
 _SMPP_THROTTLED = {smpp.Status.ESME_RTHROTTLED, smpp.Status.ESME_RMSGQFUL}
 _SMPP_TRANSIENT = {smpp.Status.ESME_RSYSERR, smpp.Status.ESME_RX_T_APPN, smpp.Status.ESME_RSUBMITFAIL,
                    smpp.Status.ESME_RUNKNOWNERR}
+#: deliver_sm / data_sm message types (esm_class bits 5-2, PROTOCOLS.md A.6) that are neither MO
+#: nor a delivery receipt. SME acknowledgements answer submits that asked for them (registered_delivery
+#: bits 3-2, never set here) and a conversation abort ends a Korean CDMA session: no text for anyone.
+#: An intermediate notification reports a message that is not final yet (buffered, a retry coming):
+#: the gateway keeps no such state (an ENROUTE receipt changes nothing either), and matched or
+#: parked as a receipt its stat, whatever word the SMSC put there, could end the message.
+_SMPP_IGNORED = {0x08: "sme_delivery_ack", 0x10: "sme_manual_ack", 0x18: "conversation_abort",
+                 0x20: "intermediate_notification"}
 
 
 def _login_timestamp(wall_time: float) -> int:
@@ -97,9 +105,10 @@ class SmppLink(Link):
     def is_inbound(self, pdu: Any) -> bool:
         return type(pdu) is smpp.DeliverSm or type(pdu) is smpp.DataSm
 
-    def inbound(self, pdu: Any) -> Receipt | MoPart | None:
+    def inbound(self, pdu: Any) -> Receipt | MoPart | Ignored | None:
+        kind = pdu.esm_class & smpp.Esm.TYPE_MASK
         data = smpp.user_data(pdu)
-        if smpp.is_receipt(pdu):
+        if kind == smpp.Esm.RECEIPT:
             tlv_id = pdu.get_tlv(smpp.Tag.RECEIPTED_MESSAGE_ID)
             try:
                 parsed = parse_smpp_receipt(data)
@@ -111,6 +120,8 @@ class SmppLink(Link):
                 return None  # no id anywhere: acknowledged and counted by the caller, never matched
             stat = parsed.stat if parsed else _smpp_state_stat(pdu.get_tlv(smpp.Tag.MESSAGE_STATE))
             return Receipt(smsc_id, stat, (parsed.err or "") if parsed else "", stat == "DELIVRD", is_final(stat))
+        if kind:  # the reserved types are no normal message either
+            return Ignored(_SMPP_IGNORED.get(kind, f"reserved_0x{kind:02X}"))
         return _mo_part(pdu.source_addr, pdu.destination_addr, data, pdu.data_coding,
                         alphabet_of(pdu.data_coding), smpp.has_udh(pdu))
 

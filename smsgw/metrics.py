@@ -36,6 +36,10 @@ class GatewayCollector:
         throttled = CounterMetricFamily("smsgw_throttled", "Throttling responses", labels=["channel"])
         unreadable = CounterMetricFamily("smsgw_receipts_unreadable",
                                          "Receipts without a readable id: acknowledged, not stored", labels=["channel"])
+        ignored = CounterMetricFamily("smsgw_delivers_ignored",
+                                      "Delivers that are neither receipt nor MO (SMPP SME acknowledgements, "
+                                      "intermediate notifications, ...): acknowledged, not stored",
+                                      labels=["channel", "type"])
         depth = GaugeMetricFamily("smsgw_queue_depth", "Segments queued in memory", labels=["channel"])
         in_flight = GaugeMetricFamily("smsgw_in_flight", "Outstanding requests per session",
                                       labels=["channel", "session"])
@@ -51,6 +55,8 @@ class GatewayCollector:
             reconnects.add_metric([name], stats.reconnects)
             throttled.add_metric([name], stats.throttled)
             unreadable.add_metric([name], stats.unreadable)
+            for kind, count in stats.ignored.items():
+                ignored.add_metric([name, kind], count)
             depth.add_metric([name], channel.depth)
             bound.add_metric([name], channel.bound_sessions)
             for slot in channel.slots:
@@ -68,8 +74,8 @@ class GatewayCollector:
         pending.add_metric([], writer.pending_ops)
         commits = CounterMetricFamily("smsgw_store_batches", "Group commits")
         commits.add_metric([], writer.batches)
-        yield from (submits, responses, receipts, timeouts, reconnects, throttled, unreadable, depth, in_flight,
-                    bound, finals, unmatched, mo, pending, commits)
+        yield from (submits, responses, receipts, timeouts, reconnects, throttled, unreadable, ignored, depth,
+                    in_flight, bound, finals, unmatched, mo, pending, commits)
 
 
 class LatencyHistogram:

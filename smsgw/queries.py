@@ -98,12 +98,14 @@ BARRIER = select(literal(1))
 #: one part: a deliver the operator sends again (it missed our response) replaces its row
 DELETE_MO_PART = delete(mo_parts).where(
     and_(mo_parts.c.channel == bindparam("ch"), mo_parts.c.from_number == bindparam("src"),
-         mo_parts.c.reference == bindparam("ref"), mo_parts.c.total == bindparam("tot"),
-         mo_parts.c.idx == bindparam("idx"))
+         mo_parts.c.to_number == bindparam("dst"), mo_parts.c.reference == bindparam("ref"),
+         mo_parts.c.total == bindparam("tot"), mo_parts.c.idx == bindparam("idx"))
 )
+#: the parts of one long MO, once it is stored whole (or flushed incomplete)
 DELETE_MO_PARTS = delete(mo_parts).where(
     and_(mo_parts.c.channel == bindparam("ch"), mo_parts.c.from_number == bindparam("src"),
-         mo_parts.c.reference == bindparam("ref"), mo_parts.c.total == bindparam("tot"))
+         mo_parts.c.to_number == bindparam("dst"), mo_parts.c.reference == bindparam("ref"),
+         mo_parts.c.total == bindparam("tot"))
 )
 
 

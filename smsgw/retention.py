@@ -95,8 +95,8 @@ DELETE_UNMATCHED = delete(unmatched_reports).where(
     _in_range(unmatched_reports, unmatched_reports.c.received_at < _CUTOFF))
 DELETE_MO_PART = delete(mo_parts).where(
     mo_parts.c.channel == bindparam("ch"), mo_parts.c.from_number == bindparam("src"),
-    mo_parts.c.reference == bindparam("ref"), mo_parts.c.total == bindparam("tot"),
-    mo_parts.c.idx == bindparam("idx"), mo_parts.c.received_at < _CUTOFF)
+    mo_parts.c.to_number == bindparam("dst"), mo_parts.c.reference == bindparam("ref"),
+    mo_parts.c.total == bindparam("tot"), mo_parts.c.idx == bindparam("idx"), mo_parts.c.received_at < _CUTOFF)
 DELETE_REJECTS = delete(batch_rejects).where(
     _r.batch_id == bindparam("b_id"), _r.line <= bindparam("line"),
     exists().where(_b.id == bindparam("b_id"), _OLD_BATCH))
@@ -137,10 +137,10 @@ def _next_rows(conn: Connection, table: Table, at: str, after: int, limit: int) 
 
 def _old_parts(conn: Connection, cutoff: float, limit: int) -> list[dict[str, Any]]:
     p = mo_parts.c
-    rows = conn.execute(select(p.channel, p.from_number, p.reference, p.total, p.idx)
+    rows = conn.execute(select(p.channel, p.from_number, p.to_number, p.reference, p.total, p.idx)
                         .where(p.received_at < cutoff).limit(limit))
-    return [{"ch": ch, "src": src, "ref": ref, "tot": tot, "idx": idx, "cutoff": cutoff}
-            for ch, src, ref, tot, idx in rows]
+    return [{"ch": ch, "src": src, "dst": dst, "ref": ref, "tot": tot, "idx": idx, "cutoff": cutoff}
+            for ch, src, dst, ref, tot, idx in rows]
 
 
 def _old_batches(conn: Connection, after: int, upto: int, cutoff: float, limit: int) -> list[int]:

@@ -43,8 +43,9 @@ class PartialMessage:
 
 
 class Reassembler:
-    """Collects concatenated parts; ``key`` is typically the originator address (plus the
-    channel), so equal references from different senders never mix."""
+    """Collects concatenated parts; ``key`` is typically the originator and recipient addresses
+    (plus the channel), so equal references from different senders, or from one sender to
+    different recipients, never mix."""
 
     def __init__(self, max_parts_age: float):
         self.max_parts_age = max_parts_age

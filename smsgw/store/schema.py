@@ -145,7 +145,9 @@ mo_parts = Table(
     Column("payload", LargeBinary, nullable=False),
     Column("coding", SmallInteger, nullable=False),
     Column("received_at", Float, nullable=False),
-    PrimaryKeyConstraint("channel", "from_number", "reference", "total", "idx"),
+    # A long MO is the parts with one (sender, recipient, reference, total): two senders, or two
+    # service numbers of one sender, may use the same reference at the same time (3GPP 23.040).
+    PrimaryKeyConstraint("channel", "from_number", "to_number", "reference", "total", "idx"),
 )
 
 mo_messages = Table(

@@ -846,6 +846,59 @@ async def test_a_flood_of_delivers_is_stored_and_acknowledged(tmp_path: Path, pr
             assert (env.channel.stats.reconnects, env.channel.stats.violations) == (0, 0)
 
 
+def task_count() -> int:
+    """Tasks alive in this trio run."""
+
+    def count(task: trio.lowlevel.Task) -> int:
+        return 1 + sum(count(child) for nursery in task.child_nurseries for child in nursery.child_tasks)
+
+    return count(trio.lowlevel.current_root_task())
+
+
+@pytest.mark.parametrize("proto", PROTOCOLS)
+async def test_delivers_faster_than_the_store_stop_the_reading(tmp_path: Path, proto: str,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store takes nothing while the SMSC sends delivers in many small writes, no window
+    respected: the gateway holds a bounded backlog of reads and stops reading the socket (no
+    task per read parked on a full channel, as before), and once the store takes writes again
+    every deliver is stored and answered, in order."""
+    reads, per_read = 300, 5
+    with trio.fail_after(40):
+        async with hostile(tmp_path, proto) as env:
+            conn = await env.smsc.bound()
+            dispatcher = env.h.gateway.dispatcher
+            store_inbound, gate = dispatcher.inbound, trio.Event()
+
+            async def blocked(channel: str, items: list[Any]) -> None:
+                await gate.wait()
+                await store_inbound(channel, items)
+
+            monkeypatch.setattr(dispatcher, "inbound", blocked)
+            backlog = env.channel.slots[0].wake.__self__._inbound_send  # the session's reads for the worker
+            tasks = task_count()
+            sequences: list[int] = []
+            for i in range(reads):  # 1,500 delivers, ~120 kB: the socket buffers take what is not read
+                batch = [conn.next_sequence() for _ in range(per_read)]
+                sequences += batch
+                await conn.write(b"".join(mo(proto, seq, f"mo {i} {j}".encode()) for j, seq in enumerate(batch)))
+                await trio.sleep(0.001)  # one read each
+            await wait_for(lambda: backlog.statistics().tasks_waiting_send, "the reader to wait for the worker")
+            await trio.sleep(0.2)
+            stats = backlog.statistics()
+            assert (stats.current_buffer_used, stats.tasks_waiting_send) == (stats.max_buffer_size, 1)  # the reader
+            assert task_count() <= tasks + 3, "a task per read beyond the backlog"
+            sent = set(sequences)
+            assert not any(p.command_id & RESPONSE_BIT for p in conn.inbox if p.sequence in sent)
+            gate.set()
+            await wait_for(lambda: {p.sequence for p in conn.inbox if p.command_id & RESPONSE_BIT} >= sent,
+                           "every deliver answered", 30)
+            assert {status_of(conn._answer(seq)) for seq in sequences} == {0}
+            rows = await env.rows(mo_messages)
+            assert [row.text for row in sorted(rows, key=lambda row: row.id)] == [
+                f"mo {i} {j}" for i in range(reads) for j in range(per_read)]
+            assert (env.channel.stats.reconnects, env.channel.stats.violations) == (0, 0)
+
+
 def garbage_bind_answers(proto: str) -> list[Callable[[Any], bytes]]:
     """Answers to a bind that must not bind: random bytes, a response naming another request,
     a refusal, a broken body, and (CMPP, SMGP) a server that cannot prove it knows the secret."""
@@ -998,6 +1051,43 @@ async def test_an_smsc_message_id_longer_than_the_column(tmp_path: Path, db_url:
             assert (await env.h.wait_status(message_id, FINAL))["status"] == "delivered"
             assert env.h.gateway.store.writer.stats.failed_nowait == 0
             assert await env.rows(unmatched_reports) == []
+
+
+async def test_smpp_delivers_that_are_neither_receipt_nor_mo_are_acknowledged_and_counted(tmp_path: Path) -> None:
+    """SME acknowledgements, a conversation abort, intermediate notifications and a reserved
+    type (esm_class bits 5-2, PROTOCOLS.md A.6) are answered OK and counted by type: no MO text,
+    no unmatched receipt, and an intermediate notification for a message sent, whatever stat it
+    carries, leaves it to the final receipt."""
+    with trio.fail_after(20):
+        async with hostile(tmp_path, "smpp") as env, traced(env):
+            env.smsc.receipts = False
+            message_id = await env.h.send(number("smpp", 1))
+            await env.h.wait_status(message_id, {"submitted"})
+            smsc_id = env.smsc.accepted[-1].text_id
+            conn = await env.smsc.bound()
+            frames = [
+                lambda seq: smpp_deliver(seq, esm=0x08, sm=b"delivered to the handset"),
+                lambda seq: smpp_deliver(seq, esm=0x10 | 0x40, sm=b"\x05\x00\x03\x01\x02\x01user ack"),
+                lambda seq: data_sm(seq, esm=0x10, tlvs=tlv(MESSAGE_PAYLOAD, b"user ack")),
+                lambda seq: smpp_deliver(seq, esm=0x18),
+                lambda seq: smpp_deliver(seq, esm=0x20, sm=smpp_receipt_text(smsc_id, "UNDELIV")),
+                lambda seq: data_sm(seq, esm=0x20, tlvs=tlv(RECEIPTED_ID, smsc_id.encode() + b"\0")
+                                    + tlv(MESSAGE_STATE, b"\5")),
+                lambda seq: smpp_deliver(seq, esm=0x20 | 0x03, sm=b"no id at all"),
+                lambda seq: smpp_deliver(seq, esm=0x24, sm=b"reserved"),
+            ]
+            for i, frame in enumerate(frames):
+                reply = await conn.request(frame)
+                assert reply is not None and status_of(reply) == 0, (i, reply)
+            assert env.channel.stats.ignored == {"sme_delivery_ack": 1, "sme_manual_ack": 2, "conversation_abort": 1,
+                                                 "intermediate_notification": 3, "reserved_0x24": 1}
+            assert await env.h.metric("smsgw_delivers_ignored_total") == len(frames)
+            assert (env.channel.stats.receipts, env.channel.stats.mo_parts, env.channel.stats.unreadable) == (0, 0, 0)
+            assert await env.rows(mo_messages) == await env.rows(mo_parts) == await env.rows(unmatched_reports) == []
+            assert (await env.h.wait_status(message_id, {"submitted"}))["status"] == "submitted"
+            reply = await conn.request(lambda seq: smpp_deliver(seq, esm=0x04, sm=smpp_receipt_text(smsc_id)))
+            assert reply is not None and status_of(reply) == 0
+            assert (await env.h.wait_status(message_id, FINAL))["status"] == "delivered"
 
 
 # ------------------------------------------------------------------------------- MO

@@ -192,6 +192,51 @@ async def test_an_mo_flush_whose_write_failed_is_done_by_the_next_run(
             assert await b.mo() == (["part 1 "], 0)
 
 
+def to_service(dest: str, index: int) -> MoPart:
+    """Part ``index`` of 2 of a long MO from one sender to ``dest``, always with reference 77."""
+    text = f"{dest}:{index} "
+    return MoPart("13900000001", dest, text.encode(), 0, text, (77, 2, index))
+
+
+async def stored_mo(b: Bench) -> list[tuple[str, str]]:
+    await b.store.execute([(q.BARRIER, {})])
+    return await b.store.read(lambda conn: [tuple(row) for row in conn.execute(
+        select(mo_messages.c.to_number, mo_messages.c.text).order_by(mo_messages.c.to_number))])
+
+
+async def test_two_long_mos_to_two_service_numbers_with_one_reference_do_not_mix(tmp_path: Path) -> None:
+    """One sender writes to two service numbers of a channel at once, both messages with the
+    reference 77 (their parts interleaved, each part its own deliver): each part keeps its own
+    row in ``mo_parts`` (keyed without the recipient, the second replaced the first, and the
+    first message stored whole deleted the other's parts) and each message is stored whole."""
+    with trio.fail_after(10):
+        async with bench(tmp_path) as b:
+            for part in (to_service("10690001", 1), to_service("10690002", 1)):
+                await b.dispatcher.inbound(CHANNEL, [part])
+            assert (await b.mo())[1] == 2
+            await b.dispatcher.inbound(CHANNEL, [to_service("10690001", 2)])
+            assert (await b.mo())[1] == 1  # the other message's part stays
+            await b.dispatcher.inbound(CHANNEL, [to_service("10690002", 2)])
+            assert await stored_mo(b) == [("10690001", "10690001:1 10690001:2 "),
+                                          ("10690002", "10690002:1 10690002:2 ")]
+            assert (await b.mo())[1] == 0
+
+
+async def test_two_long_mos_to_two_service_numbers_complete_after_a_restart(tmp_path: Path) -> None:
+    """The same, the first parts of both stored before a restart, the last ones after: both are
+    reassembled from the durable parts."""
+    with trio.fail_after(10):
+        async with bench(tmp_path) as b:
+            await b.dispatcher.inbound(CHANNEL, [to_service("10690001", 1), to_service("10690002", 1)])
+        async with bench(tmp_path) as b:
+            await b.start()  # reloads the parts
+            await b.dispatcher.inbound(CHANNEL, [to_service("10690002", 2)])
+            await b.dispatcher.inbound(CHANNEL, [to_service("10690001", 2)])
+            assert await stored_mo(b) == [("10690001", "10690001:1 10690001:2 "),
+                                          ("10690002", "10690002:1 10690002:2 ")]
+            assert (await b.mo())[1] == 0
+
+
 LONG = "长" * 200  # UCS-2: three parts
 
 
