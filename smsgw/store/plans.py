@@ -1,6 +1,6 @@
 """Driver rows from op parameters: the part of a DML statement's execution that is repeated
 per row, kept apart from SQLAlchemy so that the writer process (writer_child.py) can run it
-without importing SQLAlchemy (~25 MB of a second interpreter's memory).
+without importing SQLAlchemy (~24 MB of a second interpreter's memory).
 
 A ``Plan`` is made once per statement and set of parameter names by executor.py, which
 compiles the statement; its rows then go to the driver's ``executemany`` as plain tuples or

@@ -1,7 +1,7 @@
 """The writer process itself: ``python -P -m smsgw.store.writer_child IN_FD OUT_FD``, started
 and fed by writer_process.py. It applies plans (plans.py) made by the daemon with the bare
 driver, sqlite3 or psycopg, and imports neither SQLAlchemy nor structlog: a second
-interpreter with SQLAlchemy was ~41 MB, this one is ~13 MB with sqlite3.
+interpreter with SQLAlchemy was ~41 MB, this one is ~17 MB with sqlite3.
 
 Protocol (``multiprocessing.connection`` framing, pickle, plain values only):
 
