@@ -10,9 +10,10 @@ The thread takes everything queued (up to ``max_batch_ops``), runs it in one tra
 commits, then wakes the batch's waiters: ``await execute(ops)`` returning is the durability
 point (what the HTTP 202 relies on). Consecutive ops with the same statement object and
 the same parameter names run as one executemany, so reuse statement objects; order across
-statements is kept exactly (executor.py runs them: in this thread, or in the writer process
-of writer_process.py). When a batch fails, each caller's op list is retried in its own transaction, so one bad
-request (e.g. a duplicate client_ref) fails alone.
+statements is kept exactly (executor.py runs them in this thread; in process mode
+writer_process.py ships them as plans to writer_child.py). When a batch fails, each
+caller's op list is retried in its own transaction, so one bad request (e.g. a duplicate
+client_ref) fails alone.
 
 Cancelling ``execute`` does not withdraw the ops: they may still commit.
 """
@@ -132,8 +133,9 @@ class Writer:
     def _open(self) -> AbstractContextManager[Transaction]:
         """Where the transactions run: a connection of this thread, or the writer process —
         started here, so that a child that cannot open the database fails ``start``. The
-        child makes its own engine from the URL: listeners and options added to ``engine``
-        (other than ``make_engine``'s) do not apply to it."""
+        child opens the bare driver with the URL's connect arguments and sqlite.configure:
+        listeners and options added to ``engine`` (other than ``make_engine``'s) do not apply
+        to it."""
         if self._process:
             from smsgw.store.writer_process import WriterProcess
 

@@ -162,8 +162,8 @@ class WriterProcess:
         return planned
 
     def _here(self, ops: Sequence[Op]) -> float:
-        """A transaction with a statement the child cannot run, on the writer thread's own
-        connection (opened at the first such one)."""
+        """A transaction the child cannot run (a statement without a plan, a frame that cannot
+        be made), on the writer thread's own connection (opened at the first such one)."""
         if self._local is None:
             self._local = Executor(self._resources.enter_context(connect(self._engine))).transaction
         return self._local(ops)
