@@ -19,6 +19,10 @@ from .config import ChannelConfig
 #: distinct texts whose analysis a link keeps; a batch shares one text, codes differ by message
 _TEXT_CACHE_SIZE = 256
 
+# The values below are made once or twice per message and treated as immutable, but are not
+# ``frozen``: a frozen dataclass's __init__ sets each field through object.__setattr__, 4 times
+# slower (0.47 against 0.12 µs for five fields, measured).
+
 
 class Outcome(enum.Enum):
     OK = "ok"
@@ -27,7 +31,7 @@ class Outcome(enum.Enum):
     PERMANENT = "permanent"  # fail the message with the operator's code
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class SubmitResult:
     outcome: Outcome
     code: str  # operator status, e.g. "0x00000058" or "8"
@@ -35,7 +39,7 @@ class SubmitResult:
     smsc_id: str | None = None
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class Receipt:
     smsc_id: str
     stat: str
@@ -44,7 +48,7 @@ class Receipt:
     final: bool
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class MoPart:
     source: str
     dest: str
@@ -54,7 +58,7 @@ class MoPart:
     concat: tuple[int, int, int] | None  # (reference, total, index)
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class Ignored:
     """A deliver that is neither a receipt to match nor an MO text (an SMPP SME acknowledgement,
     an intermediate notification, ...): acknowledged, since the operator would only send it

@@ -25,6 +25,7 @@ from .link import Ignored, Link, MoPart, OutboundText, Outcome, Receipt, SubmitR
 _SMPP_MODES = {"transmitter": State.BOUND_TX, "receiver": State.BOUND_RX, "transceiver": State.BOUND_TRX}
 _SMGP_MODES = {"transmitter": smgp.LoginMode.SEND, "receiver": smgp.LoginMode.RECEIVE,
                "transceiver": smgp.LoginMode.TRANSMIT}
+_SMPP_OK_CODE = "0x00000000"
 _SMPP_THROTTLED = {smpp.Status.ESME_RTHROTTLED, smpp.Status.ESME_RMSGQFUL}
 _SMPP_TRANSIENT = {smpp.Status.ESME_RSYSERR, smpp.Status.ESME_RX_T_APPN, smpp.Status.ESME_RSUBMITFAIL,
                    smpp.Status.ESME_RUNKNOWNERR}
@@ -92,9 +93,9 @@ class SmppLink(Link):
 
     def submit_result(self, response: Any) -> SubmitResult:
         status = response.status
+        if status == 0 and type(response) is smpp.SubmitSmResp:  # nearly every response: no formatting
+            return SubmitResult(Outcome.OK, _SMPP_OK_CODE, "ok", response.message_id)
         code = f"0x{status:08X}"
-        if status == 0 and isinstance(response, smpp.SubmitSmResp):
-            return SubmitResult(Outcome.OK, code, "ok", response.message_id)
         description = f"{smpp.status_name(status)}: {smpp.status_description(status)}"
         if status in _SMPP_THROTTLED:
             return SubmitResult(Outcome.THROTTLED, code, description)
