@@ -35,6 +35,7 @@ from typing import Any
 import structlog
 import trio
 
+from protocols.receipts import NON_FINAL_STATS, is_final
 from protocols.text import Reassembler
 
 from . import queries as q
@@ -71,10 +72,8 @@ _STAT_WIDTH: int = segments.c.stat.type.length  # receipt stat and err, also in 
 _NUMBER_WIDTH: int = mo_messages.c.from_number.type.length  # MO sender and recipient, also in mo_parts
 
 #: receipt stat -> segment status; anything absent is a failure, None is not final
-_STAT_STATUS: dict[str, str | None] = {
-    "DELIVRD": "delivered", "EXPIRED": "expired", "ACCEPTD": None, "ENROUTE": None, "BUFFRED": None,
-    "BUFFERD": None, "ACKED": None,
-}
+# A stat of an intermediate receipt (ENROUTE, SMPP 5.0's SCHEDULED, ...) changes nothing: the final one follows.
+_STAT_STATUS: dict[str, str | None] = {"DELIVRD": "delivered", "EXPIRED": "expired", **dict.fromkeys(NON_FINAL_STATS)}
 
 
 def segment_status(stat: str) -> str | None:
@@ -310,12 +309,13 @@ class Dispatcher:
 
     async def _restore(self) -> None:
         """Parked receipts and MO parts survive restarts: reload the recent ones. The newest
-        receipts are read, but parked oldest first, as they arrived: a later receipt for the same
-        operator id replaces an earlier one (ENROUTE, then DELIVRD), and the oldest are evicted first."""
+        receipts are read, but parked oldest first, as they arrived (``_keep_parked`` decides which
+        of two for the same operator id stays), and the oldest are evicted first."""
         since = self.wall_clock() - self.config.gateway.validity
         for row in reversed(await self.store.read(q.unmatched_since, since, _PARKED_LIMIT)):
-            self._parked[(row.channel, row.smsc_key)] = Receipt(row.smsc_id, row.stat or "", row.err or "",
-                                                               row.stat == "DELIVRD", True)
+            stat = row.stat or ""
+            self._keep_parked((row.channel, row.smsc_key),
+                              Receipt(row.smsc_id, stat, row.err or "", stat == "DELIVRD", is_final(stat)))
         now = trio.current_time()
         for row in await self.store.read(q.pending_mo_parts):
             self._mo.add((row.channel, row.from_number, row.to_number), row.reference, row.total, row.idx,
@@ -544,14 +544,23 @@ class Dispatcher:
     # ------------------------------------------------------------------ receipts
     def _park(self, channel: str, key: str, receipt: Receipt, wall: float, ops: GroupedOps) -> None:
         self.stats.receipts_unmatched += 1
-        parked = self._parked
-        parked[(channel, key)] = receipt
-        if len(parked) > _PARKED_LIMIT:
-            parked.popitem(last=False)
+        self._keep_parked((channel, key), receipt)
         ops.append((q.INSERT_UNMATCHED, {"channel": channel, "smsc_id": receipt.smsc_id, "smsc_key": key,
                                          "stat": receipt.stat, "err": receipt.err, "received_at": wall,
                                          "raw": None, "matched_message_id": None}))
         log.info("receipt matches no message (yet)", channel=channel, smsc_id=receipt.smsc_id, stat=receipt.stat)
+
+    def _keep_parked(self, where: tuple[str, str], receipt: Receipt) -> None:
+        """Park ``receipt`` for its submit response. A later receipt for the same id replaces an
+        earlier one (ENROUTE, then DELIVRD), but an intermediate one never replaces a final one:
+        operators do send a late ENROUTE after the DELIVRD, and the message would never be final."""
+        parked = self._parked
+        earlier = parked.get(where)
+        if earlier is not None and earlier.final and not receipt.final:
+            return
+        parked[where] = receipt
+        if len(parked) > _PARKED_LIMIT:
+            parked.popitem(last=False)
 
     def _apply_receipt(self, meta: MessageMeta, idx: int, receipt: Receipt, wall: float, ops: GroupedOps) -> None:
         status = segment_status(receipt.stat)

@@ -14,6 +14,7 @@ import pytest
 import trio
 from sqlalchemy import insert, select
 
+from protocols.receipts import is_final
 from smsgw import dispatch
 from smsgw import queries as q
 from smsgw.channel import Job
@@ -116,6 +117,55 @@ async def test_parked_receipts_are_reloaded_oldest_first(tmp_path: Path) -> None
             [job] = await b.jobs(1)
             b.submitted(job, "7f")
             assert (await b.status(message_id, "delivered")).status == "delivered"
+
+
+async def test_a_late_intermediate_receipt_does_not_replace_a_parked_final_one(tmp_path: Path) -> None:
+    """Report before response, and the operator sends ENROUTE after DELIVRD: the submit response
+    finds the final receipt (before, the ENROUTE replaced it and the message never became final)."""
+    with trio.fail_after(10):
+        async with bench(tmp_path) as b:
+            message_id = await b.message()
+            await b.start()
+            [job] = await b.jobs(1)
+            await b.dispatcher.inbound(CHANNEL, [receipt("7f", "DELIVRD"), receipt("7f", "ENROUTE")])
+            b.submitted(job, "7f")
+            assert (await b.status(message_id, "delivered")).status == "delivered"
+
+
+async def test_a_parked_final_receipt_outlives_a_later_intermediate_one_across_a_restart(tmp_path: Path) -> None:
+    """The same, the two receipts reloaded from the database after a restart (as parked
+    receipts are); reloaded, a receipt's ``final`` also follows its stat (it was always True)."""
+    with trio.fail_after(10):
+        async with bench(tmp_path) as b:
+            message_id = await b.message()
+            now = time.time()
+            await b.store.execute([(insert(unmatched_reports), {
+                "channel": CHANNEL, "smsc_id": "7f", "smsc_key": b.dispatcher.links[CHANNEL].dlr_key("7f"),
+                "stat": stat, "err": "000", "received_at": now - age, "raw": None, "matched_message_id": None,
+            }) for stat, age in (("DELIVRD", 2.0), ("ENROUTE", 1.0))])
+            await b.start()
+            [job] = await b.jobs(1)
+            b.submitted(job, "7f")
+            assert (await b.status(message_id, "delivered")).status == "delivered"
+
+
+async def test_an_smpp5_scheduled_receipt_is_intermediate(tmp_path: Path) -> None:
+    """SMPP 5.0's SCHEDULED says the message waits for its delivery time: the final receipt
+    follows. It failed the message before (any stat not known was taken as a failure)."""
+    with trio.fail_after(10):
+        async with bench(tmp_path) as b:
+            message_id = await b.message()
+            await b.start()
+            [job] = await b.jobs(1)
+            b.submitted(job, "7f")
+            await b.dispatcher.inbound(CHANNEL, [receipt("7f", "SCHEDULED")])
+            assert (await b.row(message_id)).status != "failed"
+            await b.dispatcher.inbound(CHANNEL, [receipt("7f", "DELIVRD")])
+            assert (await b.status(message_id, "delivered")).status == "delivered"
+
+
+def receipt(smsc_id: str, stat: str) -> Receipt:
+    return Receipt(smsc_id, stat, "000", stat == "DELIVRD", is_final(stat))
 
 
 def mo_part(index: int, total: int = 2, text: str | None = None) -> MoPart:
