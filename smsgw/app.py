@@ -55,8 +55,10 @@ def channels_status(dispatcher: Dispatcher) -> list[dict[str, Any]]:
                 for s in channel.slots
             ],
             "stats": {"submits": channel.stats.submits, "receipts": channel.stats.receipts,
-                      "timeouts": channel.stats.timeouts, "throttled": channel.stats.throttled,
-                      "reconnects": channel.stats.reconnects},
+                      "mo_parts": channel.stats.mo_parts, "timeouts": channel.stats.timeouts,
+                      "resent": channel.stats.resent, "throttled": channel.stats.throttled,
+                      "reconnects": channel.stats.reconnects, "violations": channel.stats.violations,
+                      "unreadable": channel.stats.unreadable, "ignored": dict(channel.stats.ignored)},
         })
     return out
 

@@ -368,6 +368,12 @@ class Hostile:
     async def rows(self, table: Any) -> list[Any]:
         return await self.h.gateway.store.read(lambda conn: conn.execute(select(table)).all())
 
+    async def channel_stats(self) -> dict[str, Any]:
+        """The channel's counters as ``GET /v1/channels`` shows them."""
+        listed = (await self.h.call("GET", "/v1/channels")).json()
+        [found] = [c for c in listed if c["name"] == f"{self.proto}-sim"]
+        return dict(found["stats"])
+
     async def mo_texts(self) -> list[str]:
         return sorted(row.text for row in await self.rows(mo_messages))
 
@@ -1022,6 +1028,7 @@ async def test_odd_receipts_are_acknowledged_and_stored_or_counted(tmp_path: Pat
             assert env.h.gateway.dispatcher.stats.receipts_unmatched == len(unmatched)
             assert env.channel.stats.unreadable == unreadable
             assert await env.h.metric("smsgw_receipts_unreadable_total") == unreadable
+            assert (await env.channel_stats())["unreadable"] == unreadable
             assert env.channel.stats.receipts == len(frames) - unreadable
             # a receipt for a message sent, with a stat longer than any column (and NULs)
             env.smsc.receipts = False
@@ -1082,6 +1089,7 @@ async def test_smpp_delivers_that_are_neither_receipt_nor_mo_are_acknowledged_an
             assert env.channel.stats.ignored == {"sme_delivery_ack": 1, "sme_manual_ack": 2, "conversation_abort": 1,
                                                  "intermediate_notification": 3, "reserved_0x24": 1}
             assert await env.h.metric("smsgw_delivers_ignored_total") == len(frames)
+            assert (await env.channel_stats())["ignored"] == env.channel.stats.ignored
             assert (env.channel.stats.receipts, env.channel.stats.mo_parts, env.channel.stats.unreadable) == (0, 0, 0)
             assert await env.rows(mo_messages) == await env.rows(mo_parts) == await env.rows(unmatched_reports) == []
             assert (await env.h.wait_status(message_id, {"submitted"}))["status"] == "submitted"
