@@ -197,6 +197,7 @@ class Session:
         self._out = bytearray()
         self._keepalive_pending = False
         self._peer_role = Role.SERVER if role is Role.CLIENT else Role.CLIENT
+        self._not_reading_since: float | None = None
 
     # ------------------------------------------------------------------ protocol hooks
     def _decode(self, frame: bytes) -> Any:
@@ -297,9 +298,24 @@ class Session:
             return None
         return self._close(reason)
 
+    def stop_reading(self, now: float) -> None:
+        """The caller stops reading the peer's bytes for a while (its own backpressure: what it
+        read is not handled yet). Until ``resume_reading`` no timer runs: the peer's answers may
+        be waiting unread, so neither a response timeout nor its silence is the peer's doing."""
+        if self._not_reading_since is None:
+            self._not_reading_since = now
+
+    def resume_reading(self, now: float) -> None:
+        """The caller reads again: every timer restarts where it stopped (response deadlines and
+        the keepalive/inactivity clocks move on by the time spent not reading)."""
+        since, self._not_reading_since = self._not_reading_since, None
+        if since is not None and now > since:
+            self.window.postpone(now - since)
+            self.last_received += now - since
+
     def next_deadline(self) -> float | None:
         """When ``poll`` next has something to do, or ``None``."""
-        if self.state is State.CLOSED:
+        if self.state is State.CLOSED or self._not_reading_since is not None:
             return None
         candidates = []
         if (deadline := self.window.next_deadline()) is not None:
@@ -311,8 +327,8 @@ class Session:
         return min(candidates) if candidates else None
 
     def poll(self, now: float) -> list[Event]:
-        """Run the timers: response timeouts, keepalive, inactivity."""
-        if self.state is State.CLOSED:
+        """Run the timers: response timeouts, keepalive, inactivity (none while not reading)."""
+        if self.state is State.CLOSED or self._not_reading_since is not None:
             return []
         events: list[Event] = []
         for entry in self.window.expired(now):

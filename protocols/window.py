@@ -77,6 +77,11 @@ class Window:
             return entry.deadline
         return None
 
+    def postpone(self, delay: float) -> None:
+        """Move every deadline ``delay`` seconds later (the order, and so the invariant, stays)."""
+        for entry in self._pending.values():
+            entry.deadline += delay
+
     def expired(self, now: float) -> list[Outstanding]:
         """Remove and return every request whose deadline is at or before ``now``."""
         out: list[Outstanding] = []

@@ -387,7 +387,14 @@ class _Connection:
             if inbound:
                 # Backpressure: while the inbound worker is behind, this socket is not read, so
                 # an operator flooding delivers is held by its own window, not by our memory.
-                await self._inbound_send.send(inbound)
+                # Its submit responses wait unread meanwhile: the session's timers stop, or a
+                # store stalled longer than response_timeout would resend the window (duplicates).
+                try:
+                    self._inbound_send.send_nowait(inbound)
+                except trio.WouldBlock:
+                    session.stop_reading(trio.current_time())
+                    await self._inbound_send.send(inbound)
+                    session.resume_reading(trio.current_time())
 
     def _handle(self, events: list[Any], now: float) -> tuple[bool, list[Any]]:
         """Handle events; return whether the session closed, and the inbound requests (receipts,

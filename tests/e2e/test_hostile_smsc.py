@@ -905,6 +905,39 @@ async def test_delivers_faster_than_the_store_stop_the_reading(tmp_path: Path, p
             assert (env.channel.stats.reconnects, env.channel.stats.violations) == (0, 0)
 
 
+@pytest.mark.parametrize("proto", PROTOCOLS)
+async def test_a_store_stalled_beyond_the_response_timeout_resends_nothing(tmp_path: Path, proto: str,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store takes no receipt for three response timeouts while the socket is not read (the
+    backpressure above) and a submit's answer waits unread in it: that is no response timeout,
+    so nothing is resent (before: the window's submits timed out and went again, duplicates)."""
+    timeout = 0.5
+    with trio.fail_after(40):
+        async with hostile(tmp_path, proto, channel={"response_timeout": timeout}) as env:
+            conn = await env.smsc.bound()
+            dispatcher = env.h.gateway.dispatcher
+            store_inbound, gate = dispatcher.inbound, trio.Event()
+
+            async def blocked(channel: str, items: list[Any]) -> None:
+                await gate.wait()
+                await store_inbound(channel, items)
+
+            monkeypatch.setattr(dispatcher, "inbound", blocked)
+            backlog = env.channel.slots[0].wake.__self__._inbound_send
+            for i in range(200):  # more reads than the backlog holds
+                await conn.write(mo(proto, conn.next_sequence(), f"mo {i}".encode()))
+                await trio.sleep(0.001)
+            await wait_for(lambda: backlog.statistics().tasks_waiting_send, "the reader to wait for the worker")
+            message_id = await env.h.send(number(proto, 1))
+            await wait_for(lambda: len(env.smsc.accepted) == 1, "the submit to reach the SMSC")
+            await trio.sleep(3 * timeout + 1.0)  # the timer task runs once a second
+            assert (env.channel.stats.timeouts, env.channel.stats.resent) == (0, 0)
+            gate.set()
+            assert (await env.h.wait_status(message_id, FINAL))["status"] == "delivered"
+            assert len(env.smsc.accepted) == 1, "the submit was sent again"
+            assert (env.channel.stats.timeouts, env.channel.stats.reconnects) == (0, 0)
+
+
 def garbage_bind_answers(proto: str) -> list[Callable[[Any], bytes]]:
     """Answers to a bind that must not bind: random bytes, a response naming another request,
     a refusal, a broken body, and (CMPP, SMGP) a server that cannot prove it knows the secret."""

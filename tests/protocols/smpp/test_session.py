@@ -4,6 +4,7 @@ keepalive, unbind, sequence wrap, generic_nack and malformed-PDU handling, fuzzi
 
 from __future__ import annotations
 
+import itertools
 import struct
 from typing import Any
 
@@ -285,6 +286,47 @@ def test_response_timeout() -> None:
     (event,) = client.poll(11.0)
     assert isinstance(event, ResponseTimeout) and event.request.context == "late"
     assert client.window.available == client.window.size
+
+
+def test_no_timer_runs_while_the_caller_does_not_read() -> None:
+    """Between stop_reading and resume_reading the peer's answers may wait unread: no response
+    timeout, keepalive or inactivity close; afterwards each timer has what it had left."""
+    client, _ = bound_pair(response_timeout=10.0, keepalive_interval=30.0, inactivity_timeout=60.0)
+    client.send(SubmitSm(), 1.0, context="waiting")
+    client.data_to_send()
+    client.stop_reading(5.0)
+    assert client.next_deadline() is None
+    assert client.poll(500.0) == [] and client.data_to_send() == b""
+    client.resume_reading(505.0)
+    assert client.next_deadline() == 511.0  # 6 s of its 10 were left
+    assert client.poll(510.9) == []
+    (event,) = client.poll(511.0)
+    assert isinstance(event, ResponseTimeout) and event.request.context == "waiting"
+    assert client.next_deadline() == 530.0  # keepalive: 30 s after the last PDU (t=0), plus 500 s not read
+    client.resume_reading(600.0)  # not stopped: nothing moves
+    assert client.next_deadline() == 530.0
+
+
+@given(st.lists(st.floats(0.0, 50.0), min_size=1, max_size=8), st.floats(0.0, 100.0), st.floats(0.0, 1000.0))
+def test_not_reading_postpones_every_deadline_alike(gaps: list[float], stop_after: float, paused: float) -> None:
+    """Requests sent at any times, reading stopped a while after the last: each times out
+    exactly the time not read later than it would have, in the order sent."""
+    client, _ = bound_pair(response_timeout=10.0, keepalive_interval=None, window=len(gaps))
+    sent = list(itertools.accumulate(gaps))
+    for i, at in enumerate(sent):
+        client.send(SubmitSm(), at, context=i)
+    stop = sent[-1] + stop_after
+    client.stop_reading(stop)
+    assert client.poll(stop + paused) == []
+    client.resume_reading(stop + paused)
+    delay = (stop + paused) - stop
+    timed_out: list[int] = []
+    for deadline in sorted({at + 10.0 + delay for at in sent}):
+        assert client.next_deadline() == deadline
+        events = client.poll(deadline)
+        assert all(sent[e.request.context] + 10.0 + delay == deadline for e in events)
+        timed_out += [e.request.context for e in events]
+    assert timed_out == list(range(len(gaps))) and client.window.available == len(gaps)
 
 
 def test_keepalive_sent_when_idle_answered_and_unanswered_closes() -> None:
