@@ -162,10 +162,10 @@ class Loader:
         self.drafts: list[Draft] = []
         self.rejects: list[dict[str, Any]] = []
         self.writing: collections.deque[tuple[Submitted, list[Draft]]] = collections.deque()  # in flight
-        # (channel, *content_key) → a draft of such a row: the content checks ran once for all
-        # the rows alike (a batch repeats one text: ~3 µs a row saved); valid for one version of
-        # the content rules.
-        self.models: dict[tuple[Any, ...], Draft] = {}
+        # (channel, *content_key), or the channel for rows without params → a draft of such a
+        # row: the content checks ran once for all the rows alike (a batch repeats one text:
+        # ~3 µs a row saved); valid for one version of the content rules.
+        self.models: dict[tuple[Any, ...] | str, Draft] = {}
         self.models_version = -1
 
     def batch_row(self, state: str) -> dict[str, Any]:
@@ -206,7 +206,8 @@ class Loader:
         if version != self.models_version:
             self.models.clear()
             self.models_version = version
-        key = (channel, *self.fields.content_key(params))
+        # rows without params (one text for all) are keyed by the channel alone: 0.2 µs a row less
+        key = (channel, *self.fields.content_key(params)) if params else channel
         model = self.models.get(key)
         if model is not None:
             return model.to_number(number)
@@ -340,7 +341,10 @@ class Batches:
             if not isinstance(item, dict):
                 loader.refuse(line, None, "malformed_row", "a recipient must be an object {\"to\", \"params\"}")
                 continue
-            params = item.get("params") or {}
+            params = item.get("params")
+            if not params:  # none: the checks below would pass it as {}
+                loader.row(line, item.get("to"), {})
+                continue
             if not isinstance(params, dict) or not all(isinstance(v, str | int | float) for v in params.values()):
                 loader.refuse(line, item.get("to"), "invalid_params", "\"params\" must be an object of strings")
                 continue

@@ -65,7 +65,7 @@ async def test_rows_draft_as_single_messages_would(tmp_path: Path, text: str) ->
             assert [op[1]["to_number"] for op in rows.message_ops] == [d.to for d in rows.drafts]
             if "{name}" in text:
                 assert rejected[7] == "text_too_long"
-            assert len(rows.models) == (3 if "{name}" in text else 1)  # no refused content kept
+            assert len(rows.models) == (3 if "{name}" in text else 2)  # none without params; no refused content
 
 
 async def test_a_template_batch_renders_each_rows_params(tmp_path: Path) -> None:
