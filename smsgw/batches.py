@@ -176,14 +176,16 @@ class Loader:
                 "created_at": self.now, "started_at": None, "done_at": None, "submitted": None, "delivered": None,
                 "failed": None, "cancelled": None}
 
-    def row(self, line: int, to: object, params: dict[str, str]) -> None:
+    def row(self, line: int, to: object, params: dict[str, str],
+            routes: dict[tuple[str, ...], str] | None = None) -> None:
         """One recipient; a refusal is recorded (``Refused`` naming a batch-wide field is raised).
-        The checks are ``Intake.draft``'s, those past the route run once per distinct content."""
+        The checks are ``Intake.draft``'s, those past the route run once per distinct content.
+        ``routes``: the caller's ``Intake.route`` choices since it last awaited."""
         self.total += 1
         intake = self.intake
         try:
             number = intake.number(to)
-            channel = intake.route(number, self.fields.channel)
+            channel = intake.route(number, self.fields.channel, routes)
             draft = self._draft(number, channel, to, params)
             if not self.seen.add(number):
                 raise Refused(400, "duplicate", f"{number} is already a recipient of this batch", "to")
@@ -337,18 +339,19 @@ class Batches:
         starts_now = fields.send_at is None or fields.send_at <= self.intake.wall_clock()
         # verified and starting now: straight to "accepted" (fresh ids: the main feed takes them)
         loader = Loader(self, key, fields, status="accepted" if starts_now else "held")
+        routes: dict[tuple[str, ...], str] = {}  # no await in this loop
         for line, item in enumerate(recipients, 1):
             if not isinstance(item, dict):
                 loader.refuse(line, None, "malformed_row", "a recipient must be an object {\"to\", \"params\"}")
                 continue
             params = item.get("params")
             if not params:  # none: the checks below would pass it as {}
-                loader.row(line, item.get("to"), {})
+                loader.row(line, item.get("to"), {}, routes)
                 continue
             if not isinstance(params, dict) or not all(isinstance(v, str | int | float) for v in params.values()):
                 loader.refuse(line, item.get("to"), "invalid_params", "\"params\" must be an object of strings")
                 continue
-            loader.row(line, item.get("to"), {str(k): str(v) for k, v in params.items()})
+            loader.row(line, item.get("to"), {str(k): str(v) for k, v in params.items()}, routes)
         state = "running" if starts_now else "scheduled"
         row = loader.batch_row(state)
         row["started_at"] = loader.now if state == "running" else None

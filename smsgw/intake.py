@@ -134,8 +134,10 @@ class Intake:
     def release(self, key: ApiKey, drafts: list[Draft], *, quota: bool = True) -> None:
         self.limits.release(key, drafts, quota=quota)
 
-    def route(self, to: str, requested: object) -> str:
-        """The channel for ``to``: ``requested`` if given, else the first of its route with a bound session."""
+    def route(self, to: str, requested: object, chosen: dict[tuple[str, ...], str] | None = None) -> str:
+        """The channel for ``to``: ``requested`` if given, else the first of its route with a bound
+        session. ``chosen``: the choices made since the caller last awaited, reused (no session
+        can have bound or dropped meanwhile; counting the bound ones was ~0.3 µs a batch row)."""
         channels = self.dispatcher.channels
         if requested is not None:
             if not isinstance(requested, str) or requested not in channels:
@@ -145,10 +147,12 @@ class Intake:
         candidates = self.router.candidates(to)
         if not candidates:
             raise Refused(400, "no_route", f"no channel serves numbers like {to}", "to")
-        for name in candidates:  # failover: the first of the route with a bound session
-            if channels[name].bound_sessions:
-                return name
-        return candidates[0]
+        if chosen is not None and (name := chosen.get(candidates)) is not None:
+            return name
+        name = next((name for name in candidates if channels[name].bound_sessions), candidates[0])  # failover
+        if chosen is not None:
+            chosen[candidates] = name
+        return name
 
     # ------------------------------------------------------------------- storing
     def ops(self, key_id: str, draft: Draft, message_id: int, now: float, batch_id: int | None = None) -> list[Any]:

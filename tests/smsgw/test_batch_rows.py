@@ -11,6 +11,7 @@ import pytest
 import trio
 
 from smsgw.batches import Batches, BatchFields, Loader
+from smsgw.channel import Channel
 from smsgw.config import load
 from smsgw.content import Signature, Template
 from smsgw.dispatch import Dispatcher
@@ -94,3 +95,23 @@ async def test_a_change_of_the_content_rules_applies_to_the_next_row(tmp_path: P
             service.intake.content.drop_signature("1")
             rows.row(3, "13000000003", {})
             assert [d.to for d in rows.drafts] == ["13000000001", "13000000003"]
+
+
+async def test_routes_are_chosen_again_once_the_caller_clears_its_choices(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two channels serve 130: the first with a bound session takes a row. A caller reuses its
+    choices until it awaits (no session binds meanwhile), then chooses afresh."""
+    config = load(write_config(tmp_path, {"smpp": closed_port(), "cmpp": closed_port()}, cmpp={"prefixes": ["130"]}))
+    migrate.upgrade(config.gateway.database)
+    bound = {"smpp-sim": False, "cmpp-sim": True}
+    monkeypatch.setattr(Channel, "bound_sessions", property(lambda self: int(bound[self.config.name])))
+    with trio.fail_after(10):
+        async with open_store(config.gateway.database) as store:
+            rows = loader(Batches(Intake(Dispatcher(config, store, IdGenerator(0)))), text="Hello")
+            routes: dict[tuple[str, ...], str] = {}
+            rows.row(1, "13000000001", {}, routes)
+            bound["smpp-sim"] = True
+            rows.row(2, "13000000002", {}, routes)
+            routes.clear()
+            rows.row(3, "13000000003", {}, routes)
+            assert [d.channel for d in rows.drafts] == ["cmpp-sim", "cmpp-sim", "smpp-sim"]
