@@ -146,6 +146,15 @@ class BatchFields:
         return self.filled(params), tuple(params.items()) if self.template_id is not None else None
 
 
+@dataclass(frozen=True, slots=True)
+class _Model:
+    """What the rows of one content on one channel share: their draft and ops (``Loader.models``)."""
+
+    draft: Draft
+    message_op: tuple[Any, dict[str, Any]]
+    segment_ops: list[tuple[Any, dict[str, Any]]]
+
+
 class Loader:
     """The rows of one upload: drafted, de-duplicated, admitted, written ``CHUNK`` at a time."""
 
@@ -163,9 +172,9 @@ class Loader:
         self.rejects: list[dict[str, Any]] = []
         self.writing: collections.deque[tuple[Submitted, list[Draft]]] = collections.deque()  # in flight
         # (channel, *content_key), or the channel for rows without params → a draft of such a
-        # row: the content checks ran once for all the rows alike (a batch repeats one text:
+        # row and its ops: the content checks ran once for all the rows alike (a batch repeats one text:
         # ~3 µs a row saved); valid for one version of the content rules.
-        self.models: dict[tuple[Any, ...] | str, Draft] = {}
+        self.models: dict[tuple[Any, ...] | str, _Model] = {}
         self.models_version = -1
 
     def batch_row(self, state: str) -> dict[str, Any]:
@@ -186,7 +195,8 @@ class Loader:
         try:
             number = intake.number(to)
             channel = intake.route(number, self.fields.channel, routes)
-            draft = self._draft(number, channel, to, params)
+            model = self._model(number, channel, to, params)
+            draft = model.draft.to_number(number)
             if not self.seen.add(number):
                 raise Refused(400, "duplicate", f"{number} is already a recipient of this batch", "to")
             intake.admit(self.key, draft, self.now, quota=False)
@@ -200,10 +210,17 @@ class Loader:
             self.sample = draft.text
         self.drafts.append(draft)
         message_id = intake.ids.next()
-        self.message_ops.append(intake.message_op(self.key.id, draft, message_id, self.now, self.id, self.status))
-        self.segment_ops += intake.segment_ops(draft, message_id)
+        # the model's rows copied: 0.1 µs, where building the message's dict was 0.4
+        statement, values = model.message_op
+        values = values.copy()
+        values["id"], values["to_number"] = message_id, number
+        self.message_ops.append((statement, values))
+        for statement, values in model.segment_ops:
+            values = values.copy()
+            values["message_id"] = message_id
+            self.segment_ops.append((statement, values))
 
-    def _draft(self, number: str, channel: str, to: object, params: dict[str, str]) -> Draft:
+    def _model(self, number: str, channel: str, to: object, params: dict[str, str]) -> _Model:
         version = self.intake.content.version
         if version != self.models_version:
             self.models.clear()
@@ -211,13 +228,15 @@ class Loader:
         # rows without params (one text for all) are keyed by the channel alone: 0.2 µs a row less
         key = (channel, *self.fields.content_key(params)) if params else channel
         model = self.models.get(key)
-        if model is not None:
-            return model.to_number(number)
-        draft = self.intake.draft_to(number, channel, self.fields.message_body(to, params), self.key)
-        if len(self.models) >= MODELS:
-            self.models.clear()  # rows that differ (template params): bounded memory
-        self.models[key] = draft
-        return draft
+        if model is None:
+            intake = self.intake
+            draft = intake.draft_to(number, channel, self.fields.message_body(to, params), self.key)
+            model = _Model(draft, intake.message_op(self.key.id, draft, 0, self.now, self.id, self.status),
+                           intake.segment_ops(draft, 0))
+            if len(self.models) >= MODELS:
+                self.models.clear()  # rows that differ (template params): bounded memory
+            self.models[key] = model
+        return model
 
     def refuse(self, line: int, to: object, code: str, message: str) -> None:
         """A row the caller found unusable before drafting (wrong shape)."""

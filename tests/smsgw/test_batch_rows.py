@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import trio
 
+from smsgw import queries as q
 from smsgw.batches import Batches, BatchFields, Loader
 from smsgw.channel import Channel
 from smsgw.config import load
@@ -40,7 +41,8 @@ def loader(service: Batches, **fields: str) -> Loader:
 
 
 ROWS = [("13000000001", {}), ("+86 130-0000-0002", {"name": "Li"}), ("13000000001", {}), ("12345", {}),
-        ("13000000003", {"name": "Wang"}), ("13000000004", {"name": "Li"}), ("13000000005", {"name": "x" * 2000})]
+        ("13000000003", {"name": "Wang"}), ("13000000004", {"name": "Li"}), ("13000000005", {"name": "x" * 2000}),
+        ("13000000006", {"name": "y" * 200})]
 
 
 @pytest.mark.parametrize("text", ["Hello {name}, your parcel is here", "Hello, your parcel is here"])
@@ -63,10 +65,17 @@ async def test_rows_draft_as_single_messages_would(tmp_path: Path, text: str) ->
             for line, want in enumerate(expected, 1):
                 if line not in rejected:
                     assert next(got) == want
-            assert [op[1]["to_number"] for op in rows.message_ops] == [d.to for d in rows.drafts]
+            ids = [op[1]["id"] for op in rows.message_ops]
+            assert len(set(ids)) == len(ids) == len(rows.drafts)
+            expected_ops = [op for draft, message_id in zip(rows.drafts, ids, strict=True)
+                            for op in service.intake.ops(KEY.id, draft, message_id, rows.now, rows.id)]
+            expected_ops = [op for op in expected_ops if op[0] is q.INSERT_MESSAGE] + [
+                op for op in expected_ops if op[0] is not q.INSERT_MESSAGE]
+            got_ops = rows.chunk_ops()[:len(expected_ops)]
+            assert [(s, list(v.items())) for s, v in got_ops] == [(s, list(v.items())) for s, v in expected_ops]
             if "{name}" in text:
-                assert rejected[7] == "text_too_long"
-            assert len(rows.models) == (3 if "{name}" in text else 2)  # none without params; no refused content
+                assert rejected[7] == "text_too_long" and rows.drafts[-1].segments > 1
+            assert len(rows.models) == (4 if "{name}" in text else 2)  # none without params; no refused content
 
 
 async def test_a_template_batch_renders_each_rows_params(tmp_path: Path) -> None:
