@@ -285,6 +285,7 @@ class _Upload:
     async def _records(self, records: list[list[str]]) -> None:
         loader = self.loader
         assert loader is not None
+        routes: dict[tuple[str, ...], str] = {}  # Intake.route's choices, until the next await
         for record in records:
             self.line += 1
             if self.columns is None:
@@ -298,9 +299,10 @@ class _Upload:
             else:
                 row = dict(zip(self.columns, record))
                 to = row.pop("to")
-                loader.row(self.line, to, row)
+                loader.row(self.line, to, row, routes)
             if loader.full:
                 await loader.flush()
+                routes.clear()
 
 
 async def _read_to_end(request: Request) -> None:

@@ -32,7 +32,7 @@ import collections
 import contextlib
 import math
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -41,7 +41,6 @@ import structlog
 import trio
 from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
 
-from . import queries as q
 from .dispatch import Dispatcher
 from .http.errors import HTTPError, Refused
 from .intake import Draft, Intake
@@ -57,6 +56,7 @@ STATES = ("loading", "scheduled", "running", "paused", "done", "cancelled")
 CHUNK = 1000  # rows per write while loading
 PAGE = 5000  # messages per flip (start, pause, cancel) and per delete
 MAX_JSON_RECIPIENTS = 10_000
+MODELS = 64  # distinct row contents a loader keeps: 1000 made rows that all differ (a code per row) 3 µs slower
 BIG_JSON = 1000  # recipients above which JSON batches are drafted and stored one at a time (memory)
 BATCH_FIELDS = ("template_id", "signature", "channel", "callback_url")  # a refusal naming one fails the upload
 PENDING = ("held", "accepted", "submitted")
@@ -129,11 +129,30 @@ class BatchFields:
         if self.template_id is not None:
             body |= {"template_id": self.template_id, "params": params}
         if self.text is not None:
-            text = self.text
+            body["text"] = self.filled(params)
+        return {k: v for k, v in body.items() if v is not None}
+
+    def filled(self, params: dict[str, str]) -> str | None:
+        """The raw text with the recipient's params in its ``{column}`` placeholders."""
+        text = self.text
+        if text is not None:
             for name, value in params.items():
                 text = text.replace("{" + name + "}", value)
-            body["text"] = text
-        return {k: v for k, v in body.items() if v is not None}
+        return text
+
+    def content_key(self, params: dict[str, str]) -> tuple[Any, ...]:
+        """What, besides the route, decides a row's draft (``Loader.row``): its filled text, and
+        the params for a template."""
+        return self.filled(params), tuple(params.items()) if self.template_id is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Model:
+    """What the rows of one content on one channel share: their draft and ops (``Loader.models``)."""
+
+    draft: Draft
+    message_op: tuple[Any, dict[str, Any]]
+    segment_ops: list[tuple[Any, dict[str, Any]]]
 
 
 class Loader:
@@ -147,10 +166,19 @@ class Loader:
         self.total = self.accepted = self.rejected = 0
         self.seen = NumberSet()
         self.sample: str | None = None  # the first accepted text: what the history's content filter sees
-        self.ops: list[Any] = []
-        self.drafts: list[Draft] = []  # of the chunk not yet written
+        self.message_ops: list[Any] = []  # of the chunk not yet written, as are the three below
+        self.segment_ops: list[Any] = []
+        self.drafts: list[Draft] = []
         self.rejects: list[dict[str, Any]] = []
         self.writing: collections.deque[tuple[Submitted, list[Draft]]] = collections.deque()  # in flight
+        # (channel, *content_key), or the channel for rows without params → a draft of such a
+        # row and its ops: the content checks ran once for all the rows alike (a batch repeats one text:
+        # ~3 µs a row saved); valid for one version of the content rules.
+        self.models: dict[tuple[Any, ...] | str, _Model] = {}
+        self.models_version = -1
+        # message ids taken ahead, one per row (those of refused rows are left over): a JSON batch's,
+        # whose write is queued before any await (``IdGenerator.take``); None: one per accepted row
+        self.ids: Iterator[int] | None = None
 
     def batch_row(self, state: str) -> dict[str, Any]:
         f = self.fields
@@ -160,14 +188,20 @@ class Loader:
                 "created_at": self.now, "started_at": None, "done_at": None, "submitted": None, "delivered": None,
                 "failed": None, "cancelled": None}
 
-    def row(self, line: int, to: object, params: dict[str, str]) -> None:
-        """One recipient; a refusal is recorded (``Refused`` naming a batch-wide field is raised)."""
+    def row(self, line: int, to: object, params: dict[str, str],
+            routes: dict[tuple[str, ...], str] | None = None) -> None:
+        """One recipient; a refusal is recorded (``Refused`` naming a batch-wide field is raised).
+        The checks are ``Intake.draft``'s, those past the route run once per distinct content.
+        ``routes``: the caller's ``Intake.route`` choices since it last awaited."""
         self.total += 1
         intake = self.intake
         try:
-            draft = intake.draft(self.fields.message_body(to, params), self.key)
-            if not self.seen.add(draft.to):
-                raise Refused(400, "duplicate", f"{draft.to} is already a recipient of this batch", "to")
+            number = intake.number(to)
+            channel = intake.route(number, self.fields.channel, routes)
+            model = self._model(number, channel, to, params)
+            draft = model.draft.to_number(number)
+            if not self.seen.add(number):
+                raise Refused(400, "duplicate", f"{number} is already a recipient of this batch", "to")
             intake.admit(self.key, draft, self.now, quota=False)
         except Refused as exc:
             if exc.field in BATCH_FIELDS:
@@ -178,9 +212,34 @@ class Loader:
         if self.sample is None:
             self.sample = draft.text
         self.drafts.append(draft)
-        message_ops = intake.ops(self.key.id, draft, intake.ids.next(), self.now, self.id)
-        message_ops[0][1]["status"] = self.status
-        self.ops.extend(message_ops)
+        message_id = intake.ids.next() if self.ids is None else next(self.ids)
+        # the model's rows copied: 0.1 µs, where building the message's dict was 0.4
+        statement, values = model.message_op
+        values = values.copy()
+        values["id"], values["to_number"] = message_id, number
+        self.message_ops.append((statement, values))
+        for statement, values in model.segment_ops:
+            values = values.copy()
+            values["message_id"] = message_id
+            self.segment_ops.append((statement, values))
+
+    def _model(self, number: str, channel: str, to: object, params: dict[str, str]) -> _Model:
+        version = self.intake.content.version
+        if version != self.models_version:
+            self.models.clear()
+            self.models_version = version
+        # rows without params (one text for all) are keyed by the channel alone: 0.2 µs a row less
+        key = (channel, *self.fields.content_key(params)) if params else channel
+        model = self.models.get(key)
+        if model is None:
+            intake = self.intake
+            draft = intake.draft_to(number, channel, self.fields.message_body(to, params), self.key)
+            model = _Model(draft, intake.message_op(self.key.id, draft, 0, self.now, self.id, self.status),
+                           intake.segment_ops(draft, 0))
+            if len(self.models) >= MODELS:
+                self.models.clear()  # rows that differ (template params): bounded memory
+            self.models[key] = model
+        return model
 
     def refuse(self, line: int, to: object, code: str, message: str) -> None:
         """A row the caller found unusable before drafting (wrong shape)."""
@@ -195,10 +254,7 @@ class Loader:
     def chunk_ops(self) -> list[Any]:
         """The pending rows as ops, grouped by statement (each group runs as one executemany):
         messages, their segments, the rejected rows."""
-        ops = [op for op in self.ops if op[0] is q.INSERT_MESSAGE]
-        ops += [op for op in self.ops if op[0] is not q.INSERT_MESSAGE]
-        ops += [(_INSERT_REJECT, row) for row in self.rejects]
-        return ops
+        return [*self.message_ops, *self.segment_ops, *((_INSERT_REJECT, row) for row in self.rejects)]
 
     async def flush(self) -> None:
         """Queue the pending chunk's write, then wait for the one before it: the next chunk is
@@ -206,7 +262,7 @@ class Loader:
         On a failed write its sends are uncounted and ``WriteFailed`` raised."""
         ops = self.chunk_ops()
         drafts = self.drafts
-        self.ops, self.drafts, self.rejects = [], [], []
+        self.message_ops, self.segment_ops, self.drafts, self.rejects = [], [], [], []
         if ops:
             self.writing.append((self.intake.store.submit(ops), drafts))
         await self._wait(keep=1)
@@ -221,7 +277,7 @@ class Loader:
         writes still in flight (so that nothing of the batch commits after its rows are
         deleted), uncounting the sends of those that failed."""
         self.intake.release(self.key, self.drafts, quota=False)
-        self.ops, self.drafts, self.rejects = [], [], []
+        self.message_ops, self.segment_ops, self.drafts, self.rejects = [], [], [], []
         while self.writing:
             with contextlib.suppress(WriteFailed):
                 await self._wait(keep=0)
@@ -305,15 +361,20 @@ class Batches:
         starts_now = fields.send_at is None or fields.send_at <= self.intake.wall_clock()
         # verified and starting now: straight to "accepted" (fresh ids: the main feed takes them)
         loader = Loader(self, key, fields, status="accepted" if starts_now else "held")
+        loader.ids = iter(self.intake.ids.take(len(recipients)))
+        routes: dict[tuple[str, ...], str] = {}  # no await in this loop
         for line, item in enumerate(recipients, 1):
             if not isinstance(item, dict):
                 loader.refuse(line, None, "malformed_row", "a recipient must be an object {\"to\", \"params\"}")
                 continue
-            params = item.get("params") or {}
+            params = item.get("params")
+            if not params:  # none: the checks below would pass it as {}
+                loader.row(line, item.get("to"), {}, routes)
+                continue
             if not isinstance(params, dict) or not all(isinstance(v, str | int | float) for v in params.values()):
                 loader.refuse(line, item.get("to"), "invalid_params", "\"params\" must be an object of strings")
                 continue
-            loader.row(line, item.get("to"), {str(k): str(v) for k, v in params.items()})
+            loader.row(line, item.get("to"), {str(k): str(v) for k, v in params.items()}, routes)
         state = "running" if starts_now else "scheduled"
         row = loader.batch_row(state)
         row["started_at"] = loader.now if state == "running" else None

@@ -69,6 +69,7 @@ class ContentRules:
         self.templates: dict[str, Template] = {}
         self._approved: dict[str, list[Template]] = {}  # key id → approved templates, oldest first
         self._matches: dict[tuple[str, str], Template | None] = {}
+        self.version = 0  # counts changes: what ``resolve`` answered before may differ after one
 
     async def load(self) -> None:
         """Read every signature and template (all states: the refusals name the state)."""
@@ -79,10 +80,12 @@ class ContentRules:
 
     # ------------------------------------------------ the API's committed changes
     def put_signature(self, signature: Signature) -> None:
+        self.version += 1
         self.signatures = {k: s for k, s in self.signatures.items() if s.id != signature.id}
         self.signatures[(signature.key_id, signature.name)] = signature
 
     def drop_signature(self, signature_id: str) -> None:
+        self.version += 1
         self.signatures = {k: s for k, s in self.signatures.items() if s.id != signature_id}
 
     def put_template(self, template: Template) -> None:
@@ -94,6 +97,7 @@ class ContentRules:
         self._changed()
 
     def _changed(self) -> None:
+        self.version += 1
         approved: dict[str, list[Template]] = {}
         for t in sorted(self.templates.values(), key=lambda t: int(t.id)):
             if t.status == "approved":

@@ -46,6 +46,11 @@ class Draft:
     template_id: str | None = None
     kind: str | None = None  # the template kind; decides the frequency limits
 
+    def to_number(self, to: str) -> Draft:
+        """This draft for another (normalised, routed to the same channel) number."""
+        return Draft(to, self.text, self.channel, self.segments, self.client_ref, self.callback_url, self.signature,
+                     self.template_id, self.kind)
+
 
 @dataclass(slots=True)
 class _Storing:
@@ -84,14 +89,22 @@ class Intake:
     # ---------------------------------------------------------------- validation
     def draft(self, body: Mapping[str, Any], key: ApiKey, *, text_field: str = "text") -> Draft:
         """Validate one message request; ``Refused`` names the field at fault."""
-        to_raw = body.get("to")
-        if not isinstance(to_raw, str):
+        to = self.number(body.get("to"))
+        return self.draft_to(to, self.route(to, body.get("channel")), body, key, text_field=text_field)
+
+    def number(self, raw: object) -> str:
+        """The normalised ``"to"`` of a request, or ``Refused``."""
+        if not isinstance(raw, str):
             raise Refused(400, "invalid_number", "\"to\" must be a phone number string", "to")
         try:
-            to = normalise(to_raw)
+            return normalise(raw)
         except InvalidNumber as exc:
             raise Refused(400, "invalid_number", str(exc), "to") from None
-        channel = self._channel(to, body.get("channel"))
+
+    def draft_to(self, to: str, channel: str, body: Mapping[str, Any], key: ApiKey, *,
+                 text_field: str = "text") -> Draft:
+        """``draft`` past the number and the route: every other check depends only on ``channel``,
+        the rest of ``body``, the key and the content rules, so a batch reuses it (``Draft.to_number``)."""
         content = self.content.resolve(key, body, self.dispatcher.channels[channel].config,
                                       text_field=text_field)
         if len(content.text) > MAX_TEXT:
@@ -121,7 +134,10 @@ class Intake:
     def release(self, key: ApiKey, drafts: list[Draft], *, quota: bool = True) -> None:
         self.limits.release(key, drafts, quota=quota)
 
-    def _channel(self, to: str, requested: object) -> str:
+    def route(self, to: str, requested: object, chosen: dict[tuple[str, ...], str] | None = None) -> str:
+        """The channel for ``to``: ``requested`` if given, else the first of its route with a bound
+        session. ``chosen``: the choices made since the caller last awaited, reused (no session
+        can have bound or dropped meanwhile; counting the bound ones was ~0.3 µs a batch row)."""
         channels = self.dispatcher.channels
         if requested is not None:
             if not isinstance(requested, str) or requested not in channels:
@@ -131,27 +147,34 @@ class Intake:
         candidates = self.router.candidates(to)
         if not candidates:
             raise Refused(400, "no_route", f"no channel serves numbers like {to}", "to")
-        for name in candidates:  # failover: the first of the route with a bound session
-            if channels[name].bound_sessions:
-                return name
-        return candidates[0]
+        if chosen is not None and (name := chosen.get(candidates)) is not None:
+            return name
+        name = next((name for name in candidates if channels[name].bound_sessions), candidates[0])  # failover
+        if chosen is not None:
+            chosen[candidates] = name
+        return name
 
     # ------------------------------------------------------------------- storing
     def ops(self, key_id: str, draft: Draft, message_id: int, now: float, batch_id: int | None = None) -> list[Any]:
-        ops: list[Any] = [(q.INSERT_MESSAGE, {
+        return [self.message_op(key_id, draft, message_id, now, batch_id), *self.segment_ops(draft, message_id)]
+
+    def message_op(self, key_id: str, draft: Draft, message_id: int, now: float, batch_id: int | None = None,
+                   status: str = "accepted") -> tuple[Any, dict[str, Any]]:
+        return (q.INSERT_MESSAGE, {
             "id": message_id, "key_id": key_id, "client_ref": draft.client_ref, "batch_id": batch_id,
             "to_number": draft.to, "text": draft.text, "encoding": "auto", "channel": draft.channel,
-            "status": "accepted", "segments": draft.segments, "error_code": None, "error_message": None,
+            "status": status, "segments": draft.segments, "error_code": None, "error_message": None,
             "callback_url": draft.callback_url, "template_id": draft.template_id, "signature": draft.signature,
             "created_at": now, "submitted_at": None, "done_at": None, "expires_at": now + self.validity,
-        })]
-        ops.extend(
-            (q.INSERT_SEGMENT, {"message_id": message_id, "idx": idx, "channel": draft.channel, "status": "accepted",
-                                "smsc_id": None, "smsc_key": None, "stat": None, "err": None, "attempts": 0,
-                                "submitted_at": None, "done_at": None})
-            for idx in range(1, draft.segments + 1)
-        )
-        return ops
+        })
+
+    @staticmethod
+    def segment_ops(draft: Draft, message_id: int) -> list[tuple[Any, dict[str, Any]]]:
+        channel = draft.channel
+        return [(q.INSERT_SEGMENT, {"message_id": message_id, "idx": idx, "channel": channel, "status": "accepted",
+                                    "smsc_id": None, "smsc_key": None, "stat": None, "err": None, "attempts": 0,
+                                    "submitted_at": None, "done_at": None})
+                for idx in range(1, draft.segments + 1)]
 
     async def accept(self, key: ApiKey, draft: Draft) -> dict[str, Any]:
         """Store one message durably; a repeated client_ref returns the first message.

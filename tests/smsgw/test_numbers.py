@@ -40,10 +40,10 @@ def test_prefix_forms_agree(number: str, prefix: str) -> None:
 
 def test_longest_prefix_wins() -> None:
     router = Router({"a": ("13",), "b": ("139",), "c": ("+",), "d": ("139",)})
-    assert router.candidates("13900000000") == ["b", "d"]
-    assert router.candidates("13800000000") == ["a"]
-    assert router.candidates("+447700900123") == ["c"]
-    assert router.candidates("15000000000") == []
+    assert router.candidates("13900000000") == ("b", "d")
+    assert router.candidates("13800000000") == ("a",)
+    assert router.candidates("+447700900123") == ("c",)
+    assert router.candidates("15000000000") == ()
 
 
 def test_full_width_digits_become_ascii() -> None:

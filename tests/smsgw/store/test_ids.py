@@ -74,3 +74,13 @@ def test_ids_fit_a_signed_bigint_until_the_field_overflows() -> None:
 def test_node_ids_outside_six_bits_are_refused(node: int) -> None:
     with pytest.raises(ValueError, match=r"node id must be 0\.\.63"):
         IdGenerator(node)
+
+
+def test_take_gives_what_next_would_at_one_clock_reading() -> None:
+    readings = clock(T0, T0 + 1, T0 + 1)
+    taking = IdGenerator(3, clock=lambda: next(readings))
+    one_by_one = IdGenerator(3, clock=lambda: T0)
+    ids = taking.take(65_536 + 2)
+    assert ids == [one_by_one.next() for _ in range(65_536 + 2)]
+    assert parse_id(ids[-1]) == (T0 + 1, 3, 1)  # borrowed: the clock was read once
+    assert taking.next() == (((T0 + 1 - EPOCH_MS) << 22) | (3 << 16) | 2) and taking.take(0) == []
