@@ -17,9 +17,10 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from protocols.session import Session
+from protocols.session import RESPONSE_BIT, Session, State
 
 _U32 = struct.Struct(">I")
+_CLOSED = State.CLOSED
 
 
 class Encoded:
@@ -44,6 +45,14 @@ class Encoded:
 
 class EncodedSession(Session):
     """Mixed in before a protocol's session class: it sends ``Encoded`` frames as they are."""
+
+    def send(self, pdu: Any, now: float, context: Any = None) -> int:
+        """As ``Session.send``; an ``Encoded`` response (an accepted submit's) is queued here
+        rather than through the four calls of the generic path (0.3 µs of ~12 per message)."""
+        if type(pdu) is Encoded and pdu.command_id & RESPONSE_BIT and self.state is not _CLOSED and self.tracer is None:
+            self._out += pdu.to_bytes()
+            return pdu.sequence
+        return super().send(pdu, now, context)
 
     def _encode(self, pdu: Any) -> bytes:
         if type(pdu) is Encoded:
