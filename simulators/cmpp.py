@@ -45,6 +45,8 @@ def _local(second: int) -> dt.datetime:
 class SimCmppSession(EncodedSession, cmpp.CmppSession):
     """The ISMG session, sending the adapter's ready-made frames."""
 
+    DELIVER_ID = int(cmpp.CommandId.DELIVER)
+
 
 class CmppAdapter(Adapter):
     name = "cmpp"

@@ -40,6 +40,8 @@ def text_of(data: bytes, fmt: int) -> str:
 class SimSmgpSession(EncodedSession, smgp.SmgpSession):
     """The SMGW session, sending the adapter's ready-made frames."""
 
+    DELIVER_ID = int(smgp.CommandId.DELIVER)
+
 
 class SmgpAdapter(Adapter):
     name = "smgp"

@@ -68,6 +68,8 @@ _RECEIPT_LAYOUT = (
 class SimSmppSession(EncodedSession, smpp.SmppSession):
     """The SMSC session, sending the adapter's ready-made frames."""
 
+    DELIVER_ID = int(smpp.CommandId.DELIVER_SM)
+
     def _decode(self, frame: bytes) -> Any:
         """The codec's PDU; a deliver_sm_resp as every ESME writes it (an empty message_id,
         no TLVs: the answer to each receipt) is read here, in a third of the time."""

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from protocols import cmpp, smgp, smpp
-from protocols.errors import LocalProtocolError, RemoteProtocolError
+from protocols.errors import LocalProtocolError, RemoteProtocolError, WindowFull
 from protocols.receipts import format_smpp_receipt
 from protocols.session import Role, State
 from protocols.text import Alphabet, decode
@@ -266,3 +266,22 @@ def test_an_encoded_response_goes_through_the_session_rules(protocol: str) -> No
     session.connection_lost()
     with pytest.raises(LocalProtocolError):
         session.send(response, 0.0)
+
+
+@pytest.mark.parametrize("protocol", ["smpp", "cmpp", "smgp"])
+def test_an_encoded_request_goes_through_the_session_rules(protocol: str) -> None:
+    """Refused before a bind and by a closed session; WindowFull when no slot is free."""
+    adapter = adapter_for(SimConfig(protocol=protocol))
+    receipt = adapter.receipt(_info("10690000", "13800138000", "hi", b"hi", 1), adapter.new_message_id(WALL),
+                              "DELIVRD", WALL)
+    session = adapter.new_session(0.0)
+    with pytest.raises(LocalProtocolError):
+        session.send(receipt, 0.0)  # not bound yet
+    session.state = State.BOUND_TRX  # white-box: only the sending matters here
+    for _ in range(session.window.size):
+        session.send(receipt, 0.0)
+    with pytest.raises(WindowFull):
+        session.send(receipt, 0.0)
+    session.connection_lost()
+    with pytest.raises(LocalProtocolError):
+        session.send(receipt, 0.0)
