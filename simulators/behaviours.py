@@ -36,7 +36,10 @@ class Behaviour:
 
     def outcome(self) -> str:
         """The receipt stat for a message (``--dlr-outcomes``)."""
-        index = bisect.bisect_left(self._outcome_cdf, self.rng.random() * self._outcome_cdf[-1])
+        roll = self.rng.random()  # drawn even when there is one outcome: the same stream for a seed
+        if len(self._outcome_stats) == 1:
+            return self._outcome_stats[0]
+        index = bisect.bisect_left(self._outcome_cdf, roll * self._outcome_cdf[-1])
         return self._outcome_stats[min(index, len(self._outcome_stats) - 1)]
 
     def chance(self, probability: float) -> bool:

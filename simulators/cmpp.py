@@ -14,10 +14,10 @@ from typing import Any
 from protocols import cmpp
 from protocols.cmpp import ConnectStatus, Deliver, MsgFmt, Result, Submit, SubmitResp
 from protocols.session import Role, Session
-from protocols.text import Alphabet, choose_alphabet, decode, parse_udh, split
+from protocols.text import Alphabet, choose_alphabet, parse_udh, split
 from protocols.text.udh import UdhError
 
-from .adapter import Accepted, Adapter, SubmitInfo, stamp
+from .adapter import Accepted, Adapter, SubmitInfo, decode_text, stamp
 from .encoded import Encoded, EncodedSession
 
 _ALPHABETS = {MsgFmt.ASCII: Alphabet.ASCII, MsgFmt.UCS2: Alphabet.UCS2, MsgFmt.GB: Alphabet.GB18030}
@@ -44,6 +44,8 @@ def _local(second: int) -> dt.datetime:
 
 class SimCmppSession(EncodedSession, cmpp.CmppSession):
     """The ISMG session, sending the adapter's ready-made frames."""
+
+    DELIVER_ID = int(cmpp.CommandId.DELIVER)
 
 
 class CmppAdapter(Adapter):
@@ -95,7 +97,7 @@ class CmppAdapter(Adapter):
             list(pdu.dest_terminal_ids),
             pdu.msg_content,
             pdu.msg_fmt,
-            decode(data, alphabet) if alphabet else data.hex(),
+            decode_text(data, alphabet) if alphabet else data.hex(),
             pdu.registered_delivery == 1,  # wants_report
             segment,
             {"service_id": pdu.service_id, "msg_src": pdu.msg_src, "pk_total": pdu.pk_total,

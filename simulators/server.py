@@ -325,11 +325,11 @@ class SimServer:
         is_submit, on_submit = self.adapter.is_submit, self._on_submit
         submits = 0
         for event in events:
-            if is_submit(event):
+            if isinstance(event, Response):  # half the events: the answers to receipts
+                self.stats.delivers_acked += 1
+            elif is_submit(event):
                 submits += 1
                 on_submit(conn, event, submits, now)
-            elif isinstance(event, Response):
-                self.stats.delivers_acked += 1
             elif isinstance(event, BindRequest):
                 self._on_bind(conn, event.pdu)
             elif isinstance(event, Closed):

@@ -11,10 +11,10 @@ from typing import Any
 from protocols import smgp
 from protocols.session import Role, Session
 from protocols.smgp import Deliver, MsgFormat, Status, Submit, SubmitResp
-from protocols.text import Alphabet, choose_alphabet, decode, parse_udh, split
+from protocols.text import Alphabet, choose_alphabet, parse_udh, split
 from protocols.text.udh import UdhError
 
-from .adapter import Accepted, Adapter, SubmitInfo, stamp
+from .adapter import Accepted, Adapter, SubmitInfo, decode_text, stamp
 from .encoded import Encoded, EncodedSession
 
 _ALPHABETS = {MsgFormat.ASCII: Alphabet.ASCII, MsgFormat.UCS2: Alphabet.UCS2, MsgFormat.GB18030: Alphabet.GB18030}
@@ -34,11 +34,13 @@ _REPORT_SIZE = 122
 
 def text_of(data: bytes, fmt: int) -> str:
     alphabet = _ALPHABETS.get(fmt)  # type: ignore[call-overload]  # IntEnum keys match plain ints
-    return decode(data, alphabet) if alphabet else data.hex()
+    return decode_text(data, alphabet) if alphabet else data.hex()
 
 
 class SimSmgpSession(EncodedSession, smgp.SmgpSession):
     """The SMGW session, sending the adapter's ready-made frames."""
+
+    DELIVER_ID = int(smgp.CommandId.DELIVER)
 
 
 class SmgpAdapter(Adapter):

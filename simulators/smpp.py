@@ -12,13 +12,24 @@ from typing import Any
 from protocols import smpp
 from protocols.receipts import format_smpp_receipt
 from protocols.session import Role, Session
-from protocols.smpp import DataCoding, DeliverSm, Esm, GenericNack, MessageState, Status, SubmitSm, SubmitSmResp, Tag
+from protocols.smpp import (
+    DataCoding,
+    DeliverSm,
+    DeliverSmResp,
+    Esm,
+    GenericNack,
+    MessageState,
+    Status,
+    SubmitSm,
+    SubmitSmResp,
+    Tag,
+)
 from protocols.smpp.describe import alphabet_of
-from protocols.text import Alphabet, choose_alphabet, decode, parse_udh, split
+from protocols.text import Alphabet, choose_alphabet, parse_udh, split
 from protocols.text.udh import UdhError
 from protocols.tlv import Tlv
 
-from .adapter import Accepted, Adapter, SubmitInfo, stamp
+from .adapter import Accepted, Adapter, SubmitInfo, decode_text, stamp
 from .encoded import Encoded, EncodedSession
 
 _STATES = {
@@ -31,37 +42,41 @@ _CODINGS = {Alphabet.GSM7: DataCoding.SMSC_DEFAULT, Alphabet.UCS2: DataCoding.UC
 _UNKNOWN = MessageState.UNKNOWN
 _HEADER = struct.Struct(">IIII")
 _TLV_HEAD = struct.Struct(">HH")
+_U32 = struct.Struct(">I")
+_UNFIT = bytes(21)  # stands for an address that is not latin-1: longer than any address field
 _SEQUENCE_AT = 12
 _DELIVER_SM = int(smpp.CommandId.DELIVER_SM)
 _SUBMIT_SM_RESP = int(smpp.CommandId.SUBMIT_SM_RESP)
+_DELIVER_SM_RESP_ID = _U32.pack(smpp.CommandId.DELIVER_SM_RESP)
+_DELIVER_SM_RESP_SIZE = _HEADER.size + 1
 _UDHI = int(Esm.UDHI)
 _RECEIPTED_MESSAGE_ID = int(Tag.RECEIPTED_MESSAGE_ID)
 _MESSAGE_STATE = int(Tag.MESSAGE_STATE)
 _SAR_TOTAL_SEGMENTS = int(Tag.SAR_TOTAL_SEGMENTS)
-#: a receipt's deliver_sm after destination_addr: its NUL, esm_class "SMSC delivery receipt",
-#: protocol_id, priority_flag, schedule_delivery_time "", validity_period "",
-#: registered_delivery, replace_if_present_flag, data_coding, sm_default_msg_id
-_AFTER_DESTINATION = b"\0\x04" + bytes(8)
-#: the NUL ending receipted_message_id, then the message_state TLV up to its value
-_MESSAGE_STATE_HEAD = b"\0" + _TLV_HEAD.pack(_MESSAGE_STATE, 1)
-
-
-def format_id(number: int, style: str) -> str:
-    return f"{number:08X}" if style == "hex" else str(number)
+#: a receipt's deliver_sm with command_length 0 and sequence 0: header, service_type "",
+#: source_addr_ton, _npi, source_addr, its NUL, dest_addr_ton, _npi, destination_addr, its NUL,
+#: esm_class "SMSC delivery receipt", protocol_id, priority_flag, schedule_delivery_time "",
+#: validity_period "", registered_delivery, replace_if_present_flag, data_coding,
+#: sm_default_msg_id, sm_length, short_message, receipted_message_id TLV (its length and value),
+#: message_state TLV (its value)
+_RECEIPT_LAYOUT = (
+    _HEADER.pack(0, _DELIVER_SM, 0, 0) + b"\0\0\0%b\0\0\0%b\0\x04" + bytes(8) + b"%c%b"
+    + _TLV_HEAD.pack(_RECEIPTED_MESSAGE_ID, 0)[:3] + b"%c%b\0" + _TLV_HEAD.pack(_MESSAGE_STATE, 1) + b"%c"
+)
 
 
 class SimSmppSession(EncodedSession, smpp.SmppSession):
     """The SMSC session, sending the adapter's ready-made frames."""
 
+    DELIVER_ID = int(smpp.CommandId.DELIVER_SM)
 
-def _c_string(value: str) -> bytes | None:
-    """``value`` as a C-string of an address field (at most 20 octets), or None if it does
-    not fit: then the codec gets the PDU and says why."""
-    try:
-        data = value.encode("latin-1")
-    except UnicodeEncodeError:
-        return None
-    return data if len(data) <= 20 and b"\0" not in data else None
+    def _decode(self, frame: bytes) -> Any:
+        """The codec's PDU; a deliver_sm_resp as every ESME writes it (an empty message_id,
+        no TLVs: the answer to each receipt) is read here, in a third of the time."""
+        if len(frame) == _DELIVER_SM_RESP_SIZE and frame[16] == 0 and frame[4:8] == _DELIVER_SM_RESP_ID:
+            _, _, status, sequence = _HEADER.unpack_from(frame)
+            return DeliverSmResp(sequence, status)
+        return smpp.decode(frame)
 
 
 class SmppAdapter(Adapter):
@@ -75,7 +90,9 @@ class SmppAdapter(Adapter):
     def __init__(self, config: Any) -> None:
         super().__init__(config)
         self._numbers = itertools.count(0x10000)
-        self._receipt_id_format = config.dlr_id_format or config.id_format
+        self._hex = config.id_format == "hex"
+        self._receipt_hex = (config.dlr_id_format or config.id_format) == "hex"
+        self._receipt_middles: dict[tuple[str, int, int], str] = {}
 
     def new_session(self, now: float) -> Session:
         return SimSmppSession(
@@ -124,7 +141,7 @@ class SmppAdapter(Adapter):
             [pdu.destination_addr],
             body,
             coding,
-            decode(body, alphabet) if alphabet else body.hex(),
+            decode_text(body, alphabet) if alphabet else body.hex(),
             bool(registered_delivery & 0x03),
             segment,
             {"esm_class": pdu.esm_class, "registered_delivery": registered_delivery,
@@ -133,7 +150,7 @@ class SmppAdapter(Adapter):
 
     def new_message_id(self, wall_time: float) -> Accepted:
         number = next(self._numbers)
-        return Accepted(number, format_id(number, self.config.id_format), wall_time)
+        return Accepted(number, f"{number:08X}" if self._hex else str(number), wall_time)
 
     def submit_response(self, request: Any, status: int, accepted: Accepted | None) -> Any:
         if accepted is None:
@@ -148,20 +165,23 @@ class SmppAdapter(Adapter):
     def receipt(self, info: SubmitInfo, accepted: Accepted, stat: str, done_time: float) -> Any:
         if info.fields.get("registered_delivery", 1) & 0x03 == 0x02 and stat == "DELIVRD":
             return None  # receipt on failure only
-        receipt_text_id = format_id(accepted.wire_id, self._receipt_id_format)
+        number = accepted.wire_id
+        receipt_text_id = f"{number:08X}" if self._receipt_hex else str(number)
+        key = (stat, int(accepted.submit_time), int(done_time))
+        middle = self._receipt_middles.get(key)
+        if middle is None:
+            middle = self._receipt_middle(key)
+        text = f"id:{receipt_text_id}{middle}{info.text[:20]}".encode("ascii", "replace")
         receipt_id = receipt_text_id.encode()
-        text = format_smpp_receipt(
-            receipt_text_id,
-            stat,
-            submit_date=stamp(accepted.submit_time, "%y%m%d%H%M"),
-            done_date=stamp(done_time, "%y%m%d%H%M"),
-            err=_ERR.get(stat, "999"),
-            text=info.text[:20],
-        ).encode("ascii", "replace")
         source = info.dests[0] if info.dests else ""
         state = _STATES.get(stat, _UNKNOWN)
-        src, dst = _c_string(source), _c_string(info.source)
-        if src is None or dst is None or len(text) > 254:
+        # address fields are C-strings of at most 20 octets; if one does not fit, the codec
+        # gets the PDU and says why (checked inline: two calls were 0.15 µs)
+        try:
+            src, dst = source.encode("latin-1"), info.source.encode("latin-1")
+        except UnicodeEncodeError:
+            src = dst = _UNFIT
+        if len(src) > 20 or len(dst) > 20 or b"\0" in src or b"\0" in dst or len(text) > 254:
             return DeliverSm(
                 source_addr=source,
                 destination_addr=info.source,
@@ -169,20 +189,25 @@ class SmppAdapter(Adapter):
                 short_message=text,
                 tlvs=[Tlv(Tag.RECEIPTED_MESSAGE_ID, receipt_id + b"\0"), Tlv(Tag.MESSAGE_STATE, bytes((state,)))],
             )
-        # the deliver_sm smpp.encode would write for the DeliverSm above, sequence left 0
-        frame = bytearray(19)  # header (packed below), service_type "", source_addr_ton, _npi
-        frame += src
-        frame += b"\0\0\0"  # NUL, dest_addr_ton, _npi
-        frame += dst
-        frame += _AFTER_DESTINATION
-        frame.append(len(text))  # sm_length
-        frame += text
-        frame += _TLV_HEAD.pack(_RECEIPTED_MESSAGE_ID, len(receipt_id) + 1)
-        frame += receipt_id
-        frame += _MESSAGE_STATE_HEAD
-        frame.append(state)
-        _HEADER.pack_into(frame, 0, len(frame), _DELIVER_SM, 0, 0)
+        # the deliver_sm smpp.encode would write for the DeliverSm above, sequence left 0;
+        # one %-format is 0.3 µs, a dozen bytearray appends 0.4 µs
+        frame = bytearray(_RECEIPT_LAYOUT % (src, dst, len(text), text, len(receipt_id) + 1, receipt_id, state))
+        _U32.pack_into(frame, 0, len(frame))
         return Encoded(_DELIVER_SM, frame, _SEQUENCE_AT)
+
+    def _receipt_middle(self, key: tuple[str, int, int]) -> str:
+        """The receipt text between the id and the message text, for a stat and the seconds
+        of submission and delivery: ``format_smpp_receipt`` took 1 µs of a receipt's 3, and
+        this changes once a second."""
+        stat, submitted, done = key
+        empty = format_smpp_receipt(
+            "", stat, submit_date=stamp(submitted, "%y%m%d%H%M"), done_date=stamp(done, "%y%m%d%H%M"),
+            err=_ERR.get(stat, "999"), text="",
+        )
+        if len(self._receipt_middles) >= 64:
+            self._receipt_middles.clear()
+        middle = self._receipt_middles[key] = empty[3:]  # id: first, text: last
+        return middle
 
     def mo_messages(self, source: str, dest: str, text: str, reference: int) -> list[Any]:
         alphabet = choose_alphabet(text, [Alphabet.GSM7, Alphabet.UCS2])

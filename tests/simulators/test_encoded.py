@@ -4,6 +4,7 @@ input that does not fit still reaches the codec (same errors as before)."""
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 import pytest
@@ -11,11 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from protocols import cmpp, smgp, smpp
-from protocols.errors import LocalProtocolError
+from protocols.errors import LocalProtocolError, RemoteProtocolError, WindowFull
 from protocols.receipts import format_smpp_receipt
 from protocols.session import Role, State
+from protocols.text import Alphabet, decode
 from protocols.tlv import Tlv
-from simulators.adapter import Accepted, SubmitInfo, stamp
+from simulators.adapter import Accepted, SubmitInfo, decode_text, stamp
 from simulators.cli import adapter_for
 from simulators.config import SimConfig
 from simulators.encoded import Encoded
@@ -215,3 +217,71 @@ def test_a_session_sends_an_encoded_request_with_its_own_sequence(protocol: str)
         frame = session.data_to_send()
         assert decode(frame).sequence == first
         assert session.window.peek(first).context == "ctx"  # type: ignore[union-attr]
+
+
+@settings(max_examples=300)
+@given(data=st.binary(max_size=300), alphabet=st.sampled_from(list(Alphabet)))
+def test_decode_text_is_what_protocols_text_decodes(data: bytes, alphabet: Alphabet) -> None:
+    assert decode_text(data, alphabet) == decode(data, alphabet)
+
+
+@settings(max_examples=300)
+@given(sequence=st.integers(0, 0xFFFFFFFF), status=st.integers(0, 0xFFFFFFFF),
+       body=st.one_of(st.just(b"\0"), st.binary(min_size=1, max_size=1), st.binary(max_size=12)),
+       command_id=st.sampled_from([0x80000005, 0x80000004, 0x00000005, 0x80000000]))
+def test_smpp_session_reads_a_deliver_sm_resp_as_the_codec_does(sequence: int, status: int, body: bytes,
+                                                                command_id: int) -> None:
+    """The session's own reading of the usual deliver_sm_resp gives the codec's PDU, and
+    every other frame (or the codec's error) is still the codec's."""
+    frame = struct.pack(">IIII", 16 + len(body), command_id, status, sequence) + body
+    session = adapter_for(SimConfig(protocol="smpp")).new_session(0.0)
+    expected = _built_remote(lambda: smpp.decode(frame))
+    got = _built_remote(lambda: session._decode(frame))  # type: ignore[attr-defined]
+    if isinstance(expected, RemoteProtocolError):
+        assert isinstance(got, RemoteProtocolError) and str(got) == str(expected)
+        return
+    assert got == expected and type(got) is type(expected)
+
+
+def _built_remote(build: Any) -> Any:
+    try:
+        return build()
+    except RemoteProtocolError as exc:
+        return exc
+
+
+@pytest.mark.parametrize("protocol", ["smpp", "cmpp", "smgp"])
+def test_an_encoded_response_goes_through_the_session_rules(protocol: str) -> None:
+    """Queued as it is; traced when a tracer is set; refused by a closed session."""
+    adapter = adapter_for(SimConfig(protocol=protocol))
+    request = {"smpp": smpp.SubmitSm, "cmpp": cmpp.Submit, "smgp": smgp.Submit}[protocol](sequence=0x01020304)
+    response = adapter.submit_response(request, 0, adapter.new_message_id(WALL))
+    traced: list[Any] = []
+    session = adapter.new_session(0.0)
+    assert session.send(response, 0.0) == 0x01020304
+    assert session.data_to_send() == adapter.encode(response)
+    session.tracer = lambda direction, pdu: traced.append((direction, pdu))
+    session.send(response, 0.0)
+    assert traced == [("out", response)] and session.data_to_send() == adapter.encode(response)
+    session.connection_lost()
+    with pytest.raises(LocalProtocolError):
+        session.send(response, 0.0)
+
+
+@pytest.mark.parametrize("protocol", ["smpp", "cmpp", "smgp"])
+def test_an_encoded_request_goes_through_the_session_rules(protocol: str) -> None:
+    """Refused before a bind and by a closed session; WindowFull when no slot is free."""
+    adapter = adapter_for(SimConfig(protocol=protocol))
+    receipt = adapter.receipt(_info("10690000", "13800138000", "hi", b"hi", 1), adapter.new_message_id(WALL),
+                              "DELIVRD", WALL)
+    session = adapter.new_session(0.0)
+    with pytest.raises(LocalProtocolError):
+        session.send(receipt, 0.0)  # not bound yet
+    session.state = State.BOUND_TRX  # white-box: only the sending matters here
+    for _ in range(session.window.size):
+        session.send(receipt, 0.0)
+    with pytest.raises(WindowFull):
+        session.send(receipt, 0.0)
+    session.connection_lost()
+    with pytest.raises(LocalProtocolError):
+        session.send(receipt, 0.0)
