@@ -27,6 +27,7 @@ from smsgw.store import migrate
 from smsgw.store.errors import WriteFailed
 from smsgw.store.ids import IdGenerator
 from smsgw.store.schema import messages, mo_messages, mo_parts, unmatched_reports
+from smsgw.store.schema import reports as report_rows
 from smsgw.store.store import Store, open_store
 from smsgw.store.writer import Op
 from tests.e2e.harness import closed_port, write_config
@@ -162,6 +163,31 @@ async def test_an_smpp5_scheduled_receipt_is_intermediate(tmp_path: Path) -> Non
             assert (await b.row(message_id)).status != "failed"
             await b.dispatcher.inbound(CHANNEL, [receipt("7f", "DELIVRD")])
             assert (await b.status(message_id, "delivered")).status == "delivered"
+
+
+async def test_a_repeated_final_receipt_is_a_duplicate_after_its_entry_is_freed(tmp_path: Path) -> None:
+    """A segment's final receipt frees its in-memory entry (the map holds only segments awaiting
+    one); the operator sending it again is matched in the database and counted a duplicate: no
+    second report, the status unchanged. Also for one part of a long message."""
+    with trio.fail_after(10):
+        async with bench(tmp_path) as b:
+            short = await b.message()
+            long = await b.message("x" * 200)
+            await b.start()
+            jobs = await b.jobs(3)
+            for job in jobs:
+                b.submitted(job, f"{job.message_id % 1000:x}{job.index}")
+            keys = [f"{job.message_id % 1000:x}{job.index}" for job in jobs]
+            for message_id in (short, long):  # the submit marks written, as long before any receipt
+                assert (await b.status(message_id, "submitted")).status == "submitted"
+            await b.dispatcher.inbound(CHANNEL, [receipt(key, "DELIVRD") for key in keys])
+            assert not b.dispatcher._sent
+            await b.dispatcher.inbound(CHANNEL, [receipt(keys[0], "DELIVRD"), receipt(keys[2], "UNDELIV")])
+            assert b.dispatcher.stats.receipts_duplicate == 2
+            for message_id in (short, long):
+                assert (await b.status(message_id, "delivered")).status == "delivered"
+            reports = await b.store.read(lambda conn: conn.execute(select(report_rows)).all())
+            assert sorted(row.message_id for row in reports) == sorted([short, long])
 
 
 def receipt(smsc_id: str, stat: str) -> Receipt:
