@@ -135,9 +135,10 @@ def columns(ops: Sequence[tuple[Any, Mapping[str, Any]]]) -> Iterator[tuple[Any,
     """The runs of ``runs``, each op's parameters as the tuple of its values in the order of
     the run's keys: what the writer process is sent. Grouping and values in one step: an op
     of the same size that has every key of the run has its keys. For a message's seven ops
-    (scripts/bench/rows.py) this and pickling the tuples cost the daemon ~1.4 µs where runs()
-    and pickling the dicts cost ~2.4 µs, and the child's unpickling and rows ~1.9 µs instead
-    of ~6.5 µs (tuples unpickle ~6 times faster than dicts)."""
+    (scripts/bench/rows.py; ops not in the CPU cache, as in the daemon) this and pickling the
+    tuples cost the daemon ~2.0 µs where runs() and pickling the dicts cost ~2.9 µs; the
+    child's unpickling and rows ~1.9 µs instead of ~6.5 µs (tuples unpickle ~6 times faster
+    than dicts)."""
     statement: Any = None
     keys: tuple[str, ...] = ()
     size = 0

@@ -5,9 +5,10 @@ writer_child.py.
 Why: the daemon runs on one core at a time (the GIL), and the group-commit writer's share of
 it — making driver rows of ops, the driver binding every value — was a quarter
 (docs/benchmarks.md). Here that work runs on another core; the daemon only groups each batch
-into runs of value tuples, pickles it (about 1.4 µs per message) and waits for the verdict. The writer thread,
-its queue, its batching and its retries stay in the daemon (writer.py), so the guarantees
-are the same: ``execute`` returns only after the child's COMMIT returned.
+into runs of value tuples (plans.columns), pickles it (~2 µs per message, 2.9 with runs of
+dicts) and waits for the verdict. The writer thread, its queue, its batching and its retries
+stay in the daemon (writer.py), so the guarantees are the same: ``execute`` returns only
+after the child's COMMIT returned.
 
 The daemon compiles each statement (executor.plan) and sends the child the plan once, then
 by id; the child needs neither SQLAlchemy nor the schema. A statement that needs SQLAlchemy's
