@@ -8,8 +8,9 @@ Protocol (``multiprocessing.connection`` framing, pickle, plain values only):
 * the daemon sends ``(driver, args, kwargs)``, what the driver's ``connect`` takes; the child
   answers ``("ready",)`` or ``("error", text)``;
 * then per transaction ``(seq, reset, plans, payload)``: ``plans`` the new ones as ``[(id,
-  (sql, names, lookup, fixed, processors))]`` (processors by name, ``plans.PROCESSORS``),
-  ``payload`` pickled apart as ``[(id, ready, data)]``: the op parameters of one run, or
+  (sql, names, picks, consts, processors))]`` (a ``plans.Layout``, processors by name,
+  ``plans.PROCESSORS``), ``payload`` pickled apart as ``[(id, ready, data)]``: the value
+  tuples of one run's ops (``plans.columns``), or
   (``ready``) the driver rows the daemon made itself. The child answers ``(seq, "ok",
   seconds of COMMIT)``, ``(seq, "commit_failed", seconds, text)``, ``(seq, "unique",
   constraint, sqlite message, text)`` or ``(seq, "failed", text)``.
@@ -32,7 +33,7 @@ from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
-from smsgw.store.plans import PROCESSORS, Plan
+from smsgw.store.plans import PROCESSORS, Layout
 from smsgw.store.sqlite import configure
 
 TRIM_AFTER_BYTES = 1 << 18  # a frame this big (~5,000 ops; pickled ops are small) leaves ~10 MB free
@@ -40,7 +41,7 @@ _UNIQUE_SQLITE = ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY")
 _UNIQUE_SQLSTATE = "23505"
 
 
-_Run = tuple[Plan, bool, list[Any]]  # the plan; whether the data are driver rows (else op parameters); the data
+_Run = tuple[Layout, bool, list[Any]]  # the plan; whether the data are driver rows (else op values); the data
 
 
 class _CommitFailed(Exception):
@@ -152,7 +153,7 @@ def main(argv: list[str]) -> int:
         outbox.send_bytes(pickle.dumps(("error", _describe(exc))))
         return 1
     outbox.send_bytes(pickle.dumps(("ready",)))
-    plans: dict[int, Plan] = {}
+    plans: dict[int, Layout] = {}
     while True:
         try:
             frame = inbox.recv_bytes()
@@ -174,13 +175,12 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def _plan(wire: tuple[Any, ...]) -> Plan:
-    sql, names, lookup, fixed, processors = wire
-    return Plan.of(sql, names, lookup, fixed, tuple((index, PROCESSORS[kind]) for index, kind in processors),
-                   tuple(kind for _, kind in processors))
+def _plan(wire: tuple[Any, ...]) -> Layout:
+    sql, names, picks, consts, processors = wire
+    return Layout(sql, names, picks, consts, tuple((index, PROCESSORS[kind]) for index, kind in processors))
 
 
-def _verdict(database: _Database, plans: dict[int, Plan], payload: bytes) -> tuple[Any, ...]:
+def _verdict(database: _Database, plans: dict[int, Layout], payload: bytes) -> tuple[Any, ...]:
     try:
         # each run's rows are made as it is reached, as the writer thread does: a value of a later
         # run that its processor refuses must not hide an earlier run's failure (a unique violation)

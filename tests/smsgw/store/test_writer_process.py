@@ -19,7 +19,7 @@ from sqlalchemy import Column, Engine, Integer, MetaData, Table, insert, make_ur
 from smsgw.store import sqlite, writer_child, writer_process
 from smsgw.store.errors import CommitOutcomeUnknown, DatabaseUnavailable, WriteFailed, unique_violation
 from smsgw.store.executor import plan
-from smsgw.store.plans import Plan
+from smsgw.store.plans import Layout
 from smsgw.store.schema import api_keys, messages
 from smsgw.store.writer import Writer
 from smsgw.store.writer_process import WriterProcess
@@ -164,16 +164,16 @@ def child_db(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[writer
     database.close()
 
 
-def child_plans(engine: Engine, *ops: Any) -> tuple[dict[int, Plan], bytes]:
+def child_plans(engine: Engine, *ops: Any) -> tuple[dict[int, Layout], bytes]:
     """The plans and payload of a frame of ``ops`` (one run each), as the child gets them."""
     plans, payload = {}, []
     for pid, (statement, params) in enumerate(ops):
         found = plan(statement, tuple(params), engine.dialect)
         assert found is not None
-        wire = writer_process._wire(found)
+        wire = writer_process._wire(found, tuple(params))
         assert wire is not None
         plans[pid] = writer_child._plan(pickle.loads(pickle.dumps(wire)))
-        payload.append((pid, False, [params]))
+        payload.append((pid, False, [tuple(params.values())]))
     return plans, pickle.dumps(payload)
 
 
