@@ -11,15 +11,18 @@ from .constants import TLV_TYPES, Esm, Tag, TlvType
 
 TlvValue = int | str | bytes | tuple[int, int] | None
 
+# plain ints: ``int & IntFlag`` runs enum's Python __and__ and makes a flag (0.56 µs, 0.02 for ints)
+_TYPE_MASK, _RECEIPT, _UDHI = int(Esm.TYPE_MASK), int(Esm.RECEIPT), int(Esm.UDHI)
+
 
 def is_receipt(pdu: Any) -> bool:
     """deliver_sm / data_sm carrying an SMSC delivery receipt: ``(esm_class & 0x3C) == 0x04``."""
-    return (pdu.esm_class & Esm.TYPE_MASK) == Esm.RECEIPT
+    return (pdu.esm_class & _TYPE_MASK) == _RECEIPT
 
 
 def has_udh(pdu: Any) -> bool:
     """short_message / message_payload starts with a User Data Header (UDHI, 0x40)."""
-    return bool(pdu.esm_class & Esm.UDHI)
+    return bool(pdu.esm_class & _UDHI)
 
 
 def user_data(pdu: Any) -> bytes:
