@@ -55,6 +55,8 @@ def normalise_message_id(raw: str | bytes, base: Base = "auto") -> str:
     """``raw`` in the canonical form of ``base`` (table above). ValueError when it is
     empty after stripping or not written in ``base``."""
     text = _clean(raw)
+    if base == "auto" and text.isascii() and text.isdigit():  # the usual id: [0-9]+ without a regex
+        return str(int(text))
     if base == "str":
         return text.casefold()
     if base == "dec" or (base == "auto" and _DEC.fullmatch(text)):

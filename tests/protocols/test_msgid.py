@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -57,3 +59,23 @@ def test_candidate_keys_document_the_ambiguity() -> None:
     assert candidate_keys("291") == ("291", "657")
     assert "291" in candidate_keys("123")  # decimal 291 and hex 0x123 collide
     assert candidate_keys("0") == ("0",)
+
+
+def _auto_by_the_regexes(text: str) -> str:
+    """``auto`` as PROTOCOLS.md E.3 words it, for the fast path to be held against."""
+    text = text.strip(" \t\r\n\x00")
+    if re.fullmatch(r"[0-9]+", text, re.ASCII):
+        return str(int(text))
+    if re.fullmatch(r"[0-9a-fA-F]+", text, re.ASCII):
+        return text.lower().lstrip("0") or "0"
+    return text.casefold()
+
+
+@given(st.one_of(st.text(min_size=1, max_size=40), st.text("0123456789", min_size=1, max_size=40),
+                 st.text("0123456789abcdefABCDEF٣²", min_size=1, max_size=40)))
+def test_auto_takes_ascii_digits_only_as_decimal(raw: str) -> None:
+    """Digits of other scripts (٣, ²) are ``str.isdigit`` too, never decimal here."""
+    if not raw.strip(" \t\r\n\x00"):
+        return
+    assert normalise_message_id(raw, "auto") == _auto_by_the_regexes(raw)
+
