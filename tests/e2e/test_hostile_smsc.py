@@ -852,6 +852,19 @@ async def test_a_flood_of_delivers_is_stored_and_acknowledged(tmp_path: Path, pr
             assert (env.channel.stats.reconnects, env.channel.stats.violations) == (0, 0)
 
 
+def block_inbound(env: Hostile, monkeypatch: pytest.MonkeyPatch) -> trio.Event:
+    """Receipts and MO are stored only once the returned event is set (a store that is stalled)."""
+    dispatcher = env.h.gateway.dispatcher
+    store_inbound, gate = dispatcher.inbound, trio.Event()
+
+    async def blocked(channel: str, items: list[Any]) -> None:
+        await gate.wait()
+        await store_inbound(channel, items)
+
+    monkeypatch.setattr(dispatcher, "inbound", blocked)
+    return gate
+
+
 def task_count() -> int:
     """Tasks alive in this trio run."""
 
@@ -872,14 +885,7 @@ async def test_delivers_faster_than_the_store_stop_the_reading(tmp_path: Path, p
     with trio.fail_after(40):
         async with hostile(tmp_path, proto) as env:
             conn = await env.smsc.bound()
-            dispatcher = env.h.gateway.dispatcher
-            store_inbound, gate = dispatcher.inbound, trio.Event()
-
-            async def blocked(channel: str, items: list[Any]) -> None:
-                await gate.wait()
-                await store_inbound(channel, items)
-
-            monkeypatch.setattr(dispatcher, "inbound", blocked)
+            gate = block_inbound(env, monkeypatch)
             backlog = env.channel.slots[0].wake.__self__._inbound_send  # the session's reads for the worker
             tasks = task_count()
             sequences: list[int] = []
@@ -915,14 +921,7 @@ async def test_a_store_stalled_beyond_the_response_timeout_resends_nothing(tmp_p
     with trio.fail_after(40):
         async with hostile(tmp_path, proto, channel={"response_timeout": timeout}) as env:
             conn = await env.smsc.bound()
-            dispatcher = env.h.gateway.dispatcher
-            store_inbound, gate = dispatcher.inbound, trio.Event()
-
-            async def blocked(channel: str, items: list[Any]) -> None:
-                await gate.wait()
-                await store_inbound(channel, items)
-
-            monkeypatch.setattr(dispatcher, "inbound", blocked)
+            gate = block_inbound(env, monkeypatch)
             backlog = env.channel.slots[0].wake.__self__._inbound_send
             for i in range(200):  # more reads than the backlog holds
                 await conn.write(mo(proto, conn.next_sequence(), f"mo {i}".encode()))
