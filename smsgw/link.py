@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from protocols.session import Session
-from protocols.text import Alphabet, Segment, choose_alphabet, segment_count, split
+from protocols.text import Alphabet, Segment, analyse, split
 
 from .config import ChannelConfig
 
@@ -80,7 +80,7 @@ class OutboundText:
 class Link(ABC):
     """Protocol glue for the client side of one channel."""
 
-    candidates: list[Alphabet]  # in order of preference, for choose_alphabet
+    candidates: list[Alphabet]  # in order of preference, for protocols.text.analyse
 
     def __init__(self, channel: ChannelConfig) -> None:
         self.channel = channel
@@ -122,8 +122,7 @@ class Link(ABC):
         by the time they are sent)."""
         found = self._texts.get(text)
         if found is None:
-            alphabet = choose_alphabet(text, self.candidates)
-            found = (alphabet, segment_count(text, alphabet))
+            found = analyse(text, self.candidates)
             if len(self._texts) >= _TEXT_CACHE_SIZE:
                 self._texts.clear()
             self._texts[text] = found

@@ -6,7 +6,7 @@ functions are re-exported at the bottom (after the vocabulary they import):
 
 - ``encode`` / ``decode`` (codec.py): text <-> transport octets; decode never raises;
 - ``gsm7`` (gsm7.py): the GSM 03.38 tables, septet packing with fill bits;
-- ``split`` / ``segment_count`` / ``choose_alphabet`` (segment.py): long messages;
+- ``split`` / ``segment_count`` / ``choose_alphabet`` / ``analyse`` (segment.py): long messages;
 - ``parse_udh`` / ``concat_udh`` / ``UdhInfo`` / ``UdhError`` (udh.py);
 - ``Reassembler`` / ``PartialMessage`` (reassembly.py): MO concatenation.
 """
@@ -71,7 +71,7 @@ class Segment:
 from . import gsm7  # noqa: E402
 from .codec import decode, encode  # noqa: E402
 from .reassembly import PartialMessage, Reassembler  # noqa: E402
-from .segment import choose_alphabet, segment_count, split  # noqa: E402
+from .segment import analyse, choose_alphabet, segment_count, split  # noqa: E402
 from .udh import UdhError, UdhInfo, concat_udh, parse_udh  # noqa: E402
 
 __all__ = [
@@ -82,6 +82,7 @@ __all__ = [
     "TextEncodingError",
     "UdhError",
     "UdhInfo",
+    "analyse",
     "choose_alphabet",
     "concat_udh",
     "decode",

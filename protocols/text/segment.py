@@ -132,11 +132,19 @@ def choose_alphabet(text: str, candidates: Sequence[Alphabet], *, ref_bits: int 
     """The candidate that writes ``text`` in the fewest parts, then the fewest transport
     octets (GSM7 counted unpacked, one septet per octet), ties going to the earlier
     candidate. BINARY is never chosen. Raises TextEncodingError when none can."""
+    return analyse(text, candidates, ref_bits=ref_bits)[0]
+
+
+def analyse(text: str, candidates: Sequence[Alphabet], *, ref_bits: int = 8) -> tuple[Alphabet, int]:
+    """``choose_alphabet`` and the part count in the alphabet chosen (``segment_count``), from
+    one encoding per candidate."""
     best: tuple[int, int, int] | None = None
     chosen: Alphabet | None = None
     for order, alphabet in enumerate(candidates):
         if alphabet is Alphabet.BINARY:
             continue
+        if alphabet is Alphabet.GSM7 and not gsm7.is_gsm(text):
+            continue  # what encoding would find, without its two exceptions (2 µs a Chinese text)
         try:
             data, ends, _ = _layout(text, alphabet, ref_bits)
         except TextEncodingError:
@@ -144,7 +152,7 @@ def choose_alphabet(text: str, candidates: Sequence[Alphabet], *, ref_bits: int 
         cost = (len(ends), len(data), order)
         if best is None or cost < best:
             best, chosen = cost, alphabet
-    if chosen is None:
+    if chosen is None or best is None:
         names = ", ".join(a.value for a in candidates) or "no alphabet"
         raise TextEncodingError(f"the text cannot be written in {names}")
-    return chosen
+    return chosen, best[0]

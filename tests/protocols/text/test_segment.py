@@ -1,4 +1,4 @@
-"""split / segment_count / choose_alphabet (PROTOCOLS.md B.2, B.3, B.5, E.17)."""
+"""split / segment_count / choose_alphabet / analyse (PROTOCOLS.md B.2, B.3, B.5, E.17)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from protocols.text import (
     Alphabet,
     Segment,
     TextEncodingError,
+    analyse,
     choose_alphabet,
     decode,
     encode,
@@ -219,3 +220,4 @@ def test_choose_alphabet_is_cheapest(data: st.DataObject) -> None:
     best = min(costs.values())
     assert costs[chosen] == best
     assert chosen == next(a for a in candidates if costs.get(a) == best)
+    assert analyse(text, candidates) == (chosen, costs[chosen][0])
