@@ -26,8 +26,6 @@ _SMPP_MODES = {"transmitter": State.BOUND_TX, "receiver": State.BOUND_RX, "trans
 _SMGP_MODES = {"transmitter": smgp.LoginMode.SEND, "receiver": smgp.LoginMode.RECEIVE,
                "transceiver": smgp.LoginMode.TRANSMIT}
 _SMPP_OK_CODE = "0x00000000"
-# plain ints: ``int & IntFlag`` runs enum's Python __and__ and makes a flag (0.56 µs, 0.02 for ints)
-_ESM_TYPE_MASK, _ESM_RECEIPT, _ESM_UDHI = int(smpp.Esm.TYPE_MASK), int(smpp.Esm.RECEIPT), int(smpp.Esm.UDHI)
 _SMPP_THROTTLED = {smpp.Status.ESME_RTHROTTLED, smpp.Status.ESME_RMSGQFUL}
 _SMPP_TRANSIENT = {smpp.Status.ESME_RSYSERR, smpp.Status.ESME_RX_T_APPN, smpp.Status.ESME_RSUBMITFAIL,
                    smpp.Status.ESME_RUNKNOWNERR}
@@ -86,7 +84,7 @@ class SmppLink(Link):
             smpp.SubmitSm(
                 source_addr_ton=ton, source_addr_npi=npi, source_addr=self.channel.source,
                 dest_addr_ton=1, dest_addr_npi=1, destination_addr=dest,
-                esm_class=_ESM_UDHI if part.total > 1 else 0,
+                esm_class=smpp.Esm.UDHI if part.total > 1 else 0,
                 registered_delivery=1 if message.want_report else 0,
                 data_coding=self._codings[alphabet], short_message=part.user_data,
             )
@@ -109,9 +107,9 @@ class SmppLink(Link):
         return type(pdu) is smpp.DeliverSm or type(pdu) is smpp.DataSm
 
     def inbound(self, pdu: Any) -> Receipt | MoPart | Ignored | None:
-        kind = pdu.esm_class & _ESM_TYPE_MASK
+        kind = smpp.message_type(pdu)
         data = smpp.user_data(pdu)
-        if kind == _ESM_RECEIPT:
+        if kind == smpp.Esm.RECEIPT:
             tlv_id = pdu.get_tlv(smpp.Tag.RECEIPTED_MESSAGE_ID)
             try:
                 parsed = parse_smpp_receipt(data)

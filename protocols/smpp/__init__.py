@@ -24,7 +24,7 @@ from .constants import (
     status_name,
 )
 from .describe import describe
-from .helpers import has_udh, is_receipt, make_tlv, tlv_value, user_data
+from .helpers import has_udh, is_receipt, make_tlv, message_type, tlv_value, user_data
 from .pdus import (
     AlertNotification,
     BindReceiver,
@@ -108,6 +108,7 @@ __all__ = [
     "has_udh",
     "is_receipt",
     "make_tlv",
+    "message_type",
     "status_description",
     "status_name",
     "tlv_value",

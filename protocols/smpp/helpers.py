@@ -15,9 +15,15 @@ TlvValue = int | str | bytes | tuple[int, int] | None
 _TYPE_MASK, _RECEIPT, _UDHI = int(Esm.TYPE_MASK), int(Esm.RECEIPT), int(Esm.UDHI)
 
 
+def message_type(pdu: Any) -> int:
+    """The esm_class message type of a deliver_sm / data_sm (bits 5-2, A.6): 0x00 a normal
+    message, 0x04 an SMSC delivery receipt, 0x08 an SME delivery acknowledgement, ..."""
+    return int(pdu.esm_class & _TYPE_MASK)
+
+
 def is_receipt(pdu: Any) -> bool:
     """deliver_sm / data_sm carrying an SMSC delivery receipt: ``(esm_class & 0x3C) == 0x04``."""
-    return (pdu.esm_class & _TYPE_MASK) == _RECEIPT
+    return message_type(pdu) == _RECEIPT
 
 
 def has_udh(pdu: Any) -> bool:
