@@ -380,15 +380,16 @@ class Batches:
         row["started_at"] = loader.now if state == "running" else None
         ops = [(_INSERT_BATCH, row), *loader.chunk_ops()]
         drafts = loader.drafts
+        # fresh accepted rows (their ids were taken above, with no await since): handed to the feeders
+        channels = {d.channel for d in drafts} if loader.status == "accepted" else ()
         try:
-            await self.store.execute(ops)
+            with self.dispatcher.handing_over(channels) as handoff:
+                await self.store.execute(ops)
+                handoff.committed(ops)
         except WriteFailed:
             self.intake.release(key, drafts, quota=False)
             raise
         self._started(loader.id, state, held=loader.status == "held")
-        if loader.status == "accepted":
-            for channel in {d.channel for d in drafts}:
-                self.dispatcher.accepted(channel)
         return {"id": str(loader.id), "total": loader.total, "accepted": loader.accepted, "rejected": loader.rejected}
 
     async def begin_upload(self, loader: Loader) -> None:

@@ -6,6 +6,15 @@ The database is the queue. Each channel has a feeder that pages ``accepted`` mes
 the channel's in-memory queue while it is short, so a million queued messages cost a
 page of memory, not a million objects.
 
+Fresh messages are handed over instead of read back (``handing_over``): a write of new
+``accepted`` rows is registered when its ids are taken (so registrations are in id order,
+which is commit order), and once it has committed its rows go straight into the queue, in
+registration order whatever order their writers wake in, while the feeder has read
+everything committed before (``_caught_up``), is not reading, has no backfill waiting and
+the queue is below ``_HANDOFF_LIMIT``. Otherwise, or when a write's outcome is unknown,
+the rows stay where they are and the feeder reads them: a row is queued by exactly one of
+the two, and no row below the cursor is left unread.
+
 Receipts are matched through the normalised operator id: first against the segments
 submitted since start (``_sent``, bounded), then in the database. A receipt that matches
 nothing is stored in ``unmatched_reports`` and parked: when the submit response it belongs
@@ -28,7 +37,8 @@ import json
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +63,10 @@ log = structlog.get_logger("smsgw.dispatch")
 _PAGE = 2000
 _LOW_WATER = 2000
 _GATHER = 0.005  # seconds a woken feeder waits for more commits before reading
+_IDLE_READ = 1.0  # seconds after which a feeder with nothing new reads again all the same
+# Committed fresh rows are handed to a queue shorter than this (jobs); a longer one is fed from the database
+# (a page at a time), so an SMSC that is down holds ~this many jobs in memory, not every message accepted.
+_HANDOFF_LIMIT = 10_000
 # Submitted segments remembered for matching their receipts in memory (~500 bytes each) until
 # their final receipt; older ones are matched in the database, one query per batch of receipts. 300,000 messages whose
 # receipts lagged 30 s: 200,000 peaked at 242 MB, 50,000 at 169 MB, 20,000 at 143 MB, all done in 49-51 s.
@@ -165,6 +179,22 @@ class _Backfill:
     clamped: bool = False  # upto was cut to the cursor when the feeder first took it
 
 
+class Handoff:
+    """A write of fresh ``accepted`` rows, from the taking of their ids to the write's outcome
+    (see ``Dispatcher.handing_over``)."""
+
+    __slots__ = ("channels", "ops", "settled")
+
+    def __init__(self, channels: tuple[str, ...]) -> None:
+        self.channels = channels
+        self.ops: Sequence[Any] | None = None  # the committed ops; None: not committed, or not known to be
+        self.settled = False
+
+    def committed(self, ops: Sequence[Any]) -> None:
+        """The write of ``ops`` (its ``INSERT_MESSAGE`` ops are the rows) has committed."""
+        self.ops = ops
+
+
 @dataclass(slots=True)
 class DispatchStats:
     accepted_loaded: int = 0
@@ -176,6 +206,7 @@ class DispatchStats:
     receipts_duplicate: int = 0
     finals: dict[str, int] = field(default_factory=dict)
     mo_messages: int = 0
+    handed_over: int = 0  # of accepted_loaded: rows queued from their write, not read back
 
 
 class Dispatcher:
@@ -200,6 +231,10 @@ class Dispatcher:
         self._parked: OrderedDict[tuple[str, str], Receipt] = OrderedDict()
         self._wake = {name: trio.lowlevel.ParkingLot() for name in self.channels}
         self._fresh = dict.fromkeys(self.channels, False)  # accepted() since the feeder's last read
+        # The feeder's last read was short and nothing came since that it has not read or been handed:
+        # every accepted row committed up to now with an id above the cursor is a registered write's.
+        self._caught_up = dict.fromkeys(self.channels, False)
+        self._handoffs: dict[str, collections.deque[Handoff]] = {name: collections.deque() for name in self.channels}
         self._mo = Reassembler(_MO_MAX_AGE)
         self._mo_lock = trio.Lock()  # held from reassembling MO parts until their write committed
         self.callback_observers: list[Callable[[], None]] = []  # a callback row was queued
@@ -239,9 +274,59 @@ class Dispatcher:
         self._flush_submitted()
 
     def accepted(self, channel: str) -> None:
-        """New rows for ``channel`` are committed: wake its feeder."""
+        """New rows for ``channel`` are committed: its feeder reads them."""
         self._fresh[channel] = True
+        self._caught_up[channel] = False
         self._wake[channel].unpark_all()
+
+    @contextmanager
+    def handing_over(self, channels: Iterable[str]) -> Iterator[Handoff]:
+        """Register a write of fresh ``accepted`` rows for ``channels``; enter it right after
+        taking the rows' ids and before queuing the write, with no await in between (so
+        registrations are in id order), and call ``committed(ops)`` once the write has committed.
+        On leaving, the rows are queued, or left to the feeder: also when the write failed or its
+        outcome is unknown (a read finds what did commit), or when an earlier write is pending
+        (its rows are handed over first)."""
+        handoff = Handoff(tuple(channels))
+        for name in handoff.channels:
+            self._handoffs[name].append(handoff)
+        try:
+            yield handoff
+        finally:
+            handoff.settled = True
+            for name in handoff.channels:
+                self._settle(name)
+
+    def _settle(self, name: str) -> None:
+        """Hand over or leave to the feeder the settled writes at the head of ``name``'s registrations."""
+        pending = self._handoffs[name]
+        while pending and pending[0].settled:
+            ops, handed = pending.popleft().ops, False
+            try:
+                handed = ops is not None and self._hand_over(name, ops)
+            finally:
+                if not handed:
+                    self.accepted(name)
+
+    def _hand_over(self, name: str, ops: Sequence[Any]) -> bool:
+        """Queue the committed rows of ``ops`` for ``name`` if nothing before them is left unread."""
+        channel = self.channels[name]
+        if not self._caught_up[name] or self._fresh[name] or self._backfills[name] or channel.depth >= _HANDOFF_LIMIT:
+            return False
+        insert = q.INSERT_MESSAGE
+        rows = [q.QueuedMessage(p["id"], p["key_id"], p["to_number"], p["text"], p["segments"], p["client_ref"],
+                                p["callback_url"], p["expires_at"], q.NOTHING_DONE, p["batch_id"])
+                for statement, p in ops if statement is insert and p["channel"] == name and p["status"] == "accepted"]
+        if not rows:
+            return True
+        if len(rows) > _PAGE:
+            return False  # a big batch: its pages are read as they are needed
+        if rows[0].id <= self._cursor[name]:
+            return False  # read already (committed before a read that ended first): the feeder goes on from there
+        channel.enqueue(self._jobs(name, self.links[name], rows))
+        self._cursor[name] = rows[-1].id
+        self.stats.handed_over += len(rows)
+        return True
 
     # -------------------------------------------------------------------- batches
     def hold(self, batch_id: int) -> None:
@@ -263,6 +348,8 @@ class Dispatcher:
         """Committed: the batch's rows with ids in [first, last] are ``accepted`` again."""
         for name, backfills in self._backfills.items():
             backfills.append(_Backfill(batch_id, first - 1, last))
+            # Rows above the cursor are the main feed's now: no hand-over may move the cursor past them unread.
+            self._caught_up[name] = False
             self._wake[name].unpark_all()
 
     def live_messages(self, batch_id: int) -> set[int]:
@@ -335,7 +422,8 @@ class Dispatcher:
                 if backfills:
                     await self._backfill(name, link, backfills)
                     continue
-                self._fresh[name] = False
+                # while reading, no hand-over: the read may or may not see a write committing meanwhile
+                self._fresh[name] = self._caught_up[name] = False
                 rows = await self.store.read(q.page_accepted, name, self._cursor[name], _PAGE)
             except (ReadFailed, WriteFailed) as exc:  # the database is down for a moment: read again later
                 log.warning("reading the queue failed; will retry", channel=name, error=str(exc))
@@ -344,13 +432,14 @@ class Dispatcher:
             if rows:
                 self._cursor[name] = rows[-1].id
                 channel.enqueue(self._jobs(name, link, rows))
+            self._caught_up[name] = len(rows) < _PAGE and not self._fresh[name]
             # A short page holds every row committed before the read began (commits are in id
             # order), and a later commit calls accepted(): read again only then, not once more
             # to see it empty (one reader-thread round trip per wake-up instead of two).
             if len(rows) == _PAGE:
                 continue
             if not self._fresh[name]:
-                with trio.move_on_after(1.0):
+                with trio.move_on_after(_IDLE_READ):
                     await wake.park()
             # Under a trickle of single submits every commit would cost a page read (a reader-thread
             # round trip) for one or two rows: gather a few milliseconds' worth per read instead.

@@ -212,7 +212,10 @@ class Intake:
             raise
         message_id = self.ids.next()
         try:
-            await self.store.execute(self.ops(key.id, draft, message_id, now))
+            with self.dispatcher.handing_over((draft.channel,)) as handoff:
+                ops = self.ops(key.id, draft, message_id, now)
+                await self.store.execute(ops)
+                handoff.committed(ops)
         except UniqueViolation as exc:
             self.release(key, [draft])
             if draft.client_ref is None or "client_ref" not in (exc.constraint or ""):
@@ -224,7 +227,6 @@ class Intake:
         except WriteFailed:
             self.release(key, [draft])
             raise
-        self.dispatcher.accepted(draft.channel)
         return {"id": str(message_id), "status": "accepted", "segments": draft.segments}
 
     async def sent_before(self, key: ApiKey, client_ref: object) -> dict[str, Any] | None:

@@ -69,13 +69,18 @@ class GatewayCollector:
         unmatched.add_metric([], d.stats.receipts_unmatched)
         mo = CounterMetricFamily("smsgw_mo_messages", "MO messages stored")
         mo.add_metric([], d.stats.mo_messages)
+        loaded = CounterMetricFamily("smsgw_messages_loaded", "Accepted messages taken into the in-memory queues: "
+                                     "read from the database, or handed over by their committed write",
+                                     labels=["how"])
+        loaded.add_metric(["read"], d.stats.accepted_loaded - d.stats.handed_over)
+        loaded.add_metric(["handed_over"], d.stats.handed_over)
         writer = d.store.writer.stats
         pending = GaugeMetricFamily("smsgw_store_pending_ops", "Writes queued for the group-commit writer")
         pending.add_metric([], writer.pending_ops)
         commits = CounterMetricFamily("smsgw_store_batches", "Group commits")
         commits.add_metric([], writer.batches)
         yield from (submits, responses, receipts, timeouts, reconnects, throttled, unreadable, ignored, depth,
-                    in_flight, bound, finals, unmatched, mo, pending, commits)
+                    in_flight, bound, finals, unmatched, mo, loaded, pending, commits)
 
 
 class LatencyHistogram:

@@ -140,7 +140,7 @@ class SentSegment:
     submitted_at: float | None  # of this segment
 
 
-_NOTHING_DONE: Mapping[int, str] = MappingProxyType({})  # shared by the rows of single messages
+NOTHING_DONE: Mapping[int, str] = MappingProxyType({})  # shared by the rows of single messages
 
 
 def page_accepted(conn: Connection, channel: str, after: int, limit: int, batch_id: int | None = None,
@@ -167,7 +167,7 @@ def page_accepted(conn: Connection, channel: str, after: int, limit: int, batch_
         ):
             done.setdefault(message_id, {})[idx] = status
     # unpacking the row (faster than Row attributes): the first columns are QueuedMessage's fields in order
-    return [QueuedMessage(*row[:8], done.get(row[0], _NOTHING_DONE), row[8]) for row in rows]
+    return [QueuedMessage(*row[:8], done.get(row[0], NOTHING_DONE), row[8]) for row in rows]
 
 
 def find_sent(conn: Connection, channel: str, keys: Sequence[str]) -> dict[str, SentSegment]:

@@ -888,12 +888,17 @@ async def test_delivers_faster_than_the_store_stop_the_reading(tmp_path: Path, p
             gate = block_inbound(env, monkeypatch)
             backlog = env.channel.slots[0].wake.__self__._inbound_send  # the session's reads for the worker
             tasks = task_count()
-            sequences: list[int] = []
-            for i in range(reads):  # 1,500 delivers, ~120 kB: the socket buffers take what is not read
-                batch = [conn.next_sequence() for _ in range(per_read)]
-                sequences += batch
-                await conn.write(b"".join(mo(proto, seq, f"mo {i} {j}".encode()) for j, seq in enumerate(batch)))
-                await trio.sleep(0.001)  # one read each
+            batches = [[conn.next_sequence() for _ in range(per_read)] for _ in range(reads)]
+            sequences = [seq for batch in batches for seq in batch]
+
+            async def flood() -> None:
+                for i, batch in enumerate(batches):  # 1,500 delivers, ~120 kB
+                    await conn.write(b"".join(mo(proto, seq, f"mo {i} {j}".encode()) for j, seq in enumerate(batch)))
+                    await trio.sleep(0.001)  # one read each
+
+            # in a task of its own: what the gateway does not read waits in the socket buffers, and when
+            # those are smaller than the flood (a busy machine), the rest waits here until reading resumes
+            env.h.nursery.start_soon(flood)
             await wait_for(lambda: backlog.statistics().tasks_waiting_send, "the reader to wait for the worker")
             await trio.sleep(0.2)
             stats = backlog.statistics()
