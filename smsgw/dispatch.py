@@ -467,21 +467,35 @@ class Dispatcher:
         jobs: list[Job] = []
         now = self.wall_clock()
         expired: list[Any] = []
+        held, live = self.held_batches, self._batch_live
         for row in rows:
-            batch_id = row.batch_id
-            if batch_id is not None and (batch_id in self.held_batches or row.id in self._batch_live):
+            batch_id, message_id = row.batch_id, row.id
+            if batch_id is not None and (batch_id in held or message_id in live):
                 continue  # held: the batch's resume feeds it; live: a job of it is in memory
-            pdus = link.submits(OutboundText(row.to, row.text, reference=row.id & 0xFFFF))
-            meta = self._long.get(row.id) if len(pdus) > 1 else None
+            pdus = link.submits(OutboundText(row.to, row.text, message_id & 0xFFFF))
+            late = row.expires_at < now
+            if len(pdus) == 1 and not row.done:
+                # nearly every message: one part, not sent before (the loop below, 0.5 µs less a message)
+                meta = MessageMeta(message_id, row.key_id, row.to, row.client_ref, row.callback_url, ["accepted"],
+                                   batch_id=batch_id, expires_at=row.expires_at)
+                if late:
+                    expired.append(meta)
+                    continue
+                meta.unsent = 1
+                jobs.append(Job(message_id, 1, 1, pdus[0], 0, meta))
+                if batch_id is not None:
+                    meta.live = 1
+                    live[message_id] = meta
+                continue
+            meta = self._long.get(message_id) if len(pdus) > 1 else None
             if meta is None:
-                meta = MessageMeta(row.id, row.key_id, row.to, row.client_ref, row.callback_url,
+                meta = MessageMeta(message_id, row.key_id, row.to, row.client_ref, row.callback_url,
                                    ["accepted"] * len(pdus), batch_id=batch_id)
                 if len(pdus) > 1:
-                    self._long[row.id] = meta
+                    self._long[message_id] = meta
                     if len(self._long) > _LONG_LIMIT:
                         self._long.popitem(last=False)
             meta.unsent, meta.expires_at = 0, row.expires_at
-            late = row.expires_at < now
             for index, pdu in enumerate(pdus, 1):
                 done = row.done.get(index)
                 if done is not None:
@@ -490,12 +504,12 @@ class Dispatcher:
                     continue
                 if not late:
                     meta.unsent += 1
-                    jobs.append(Job(row.id, index, len(pdus), pdu, meta=meta))
+                    jobs.append(Job(message_id, index, len(pdus), pdu, meta=meta))
             if late:
                 expired.append(meta)
             elif batch_id is not None and meta.unsent:
                 meta.live = meta.unsent
-                self._batch_live[row.id] = meta
+                live[message_id] = meta
         self.stats.accepted_loaded += len(rows)
         if expired:
             ops = GroupedOps()

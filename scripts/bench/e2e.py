@@ -625,6 +625,8 @@ def run_load(s: Stack, name: str, path: str, bodies: list[bytes], messages: int,
     cpu["generator"] = round(gen.cpu_seconds, 2)
     cpu.update(_elsewhere(machine0, stack0, s.cpu(), gen.cpu_seconds))
     extra: dict[str, Any] = {"profile": prof} if prof else {}
+    # messages queued from their write rather than read back from the database (older gateways: none)
+    extra["handed_over"] = s.metric('smsgw_messages_loaded_total{how="handed_over"}')
     return PhaseResult(
         phase=name, messages=messages, accepted=gen.accepted_msgs, errors=gen.errors, first_error=gen.first_error,
         requests=gen.requests, concurrency=concurrency, offered_rate=rate,
@@ -715,6 +717,8 @@ def show(result: PhaseResult, as_json: bool) -> None:
           f"final {result.final}", flush=True)
     if result.first_error:
         print(f"             first error: {result.first_error}", flush=True)
+    if result.extra.get("handed_over") is not None:
+        print(f"             handed over to the queue (not read back): {result.extra['handed_over']:,.0f}", flush=True)
     if "rss_mb" in result.extra:
         print(f"             RSS by process, MB: {result.extra['rss_mb']}", flush=True)
     profile = result.extra.get("profile")
