@@ -10,10 +10,12 @@ Fresh messages are handed over instead of read back (``handing_over``): a write 
 ``accepted`` rows is registered when its ids are taken (so registrations are in id order,
 which is commit order), and once it has committed its rows go straight into the queue, in
 registration order whatever order their writers wake in, while the feeder has read
-everything committed before (``_caught_up``), is not reading, has no backfill waiting and
-the queue is below ``_HANDOFF_LIMIT``. Otherwise, or when a write's outcome is unknown,
-the rows stay where they are and the feeder reads them: a row is queued by exactly one of
-the two, and no row below the cursor is left unread.
+everything committed before (``_caught_up``), has no backfill waiting and the queue is
+below ``_HANDOFF_LIMIT``; writes settling while the feeder reads wait for the read to end
+(a short page holds every row committed before it: a write above the cursor is handed over
+then, one below was read). Otherwise, or when a write's outcome is unknown, the rows stay
+where they are and the feeder reads them: a row is queued by exactly one of the two, and
+every committed row up to the cursor is queued.
 
 Receipts are matched through the normalised operator id: first against the segments
 submitted since start (``_sent``, bounded), then in the database. A receipt that matches
@@ -234,6 +236,7 @@ class Dispatcher:
         # The feeder's last read was short and nothing came since that it has not read or been handed:
         # every accepted row committed up to now with an id above the cursor is a registered write's.
         self._caught_up = dict.fromkeys(self.channels, False)
+        self._reading = dict.fromkeys(self.channels, False)
         self._handoffs: dict[str, collections.deque[Handoff]] = {name: collections.deque() for name in self.channels}
         self._mo = Reassembler(_MO_MAX_AGE)
         self._mo_lock = trio.Lock()  # held from reassembling MO parts until their write committed
@@ -298,7 +301,10 @@ class Dispatcher:
                 self._settle(name)
 
     def _settle(self, name: str) -> None:
-        """Hand over or leave to the feeder the settled writes at the head of ``name``'s registrations."""
+        """Hand over or leave to the feeder the settled writes at the head of ``name``'s registrations;
+        while the feeder reads they wait (the read may or may not see them: its end tells which)."""
+        if self._reading[name]:
+            return
         pending = self._handoffs[name]
         while pending and pending[0].settled:
             ops, handed = pending.popleft().ops, False
@@ -310,19 +316,17 @@ class Dispatcher:
 
     def _hand_over(self, name: str, ops: Sequence[Any]) -> bool:
         """Queue the committed rows of ``ops`` for ``name`` if nothing before them is left unread."""
-        channel = self.channels[name]
-        if not self._caught_up[name] or self._fresh[name] or self._backfills[name] or channel.depth >= _HANDOFF_LIMIT:
-            return False
         insert = q.INSERT_MESSAGE
         rows = [q.QueuedMessage(p["id"], p["key_id"], p["to_number"], p["text"], p["segments"], p["client_ref"],
                                 p["callback_url"], p["expires_at"], q.NOTHING_DONE, p["batch_id"])
                 for statement, p in ops if statement is insert and p["channel"] == name and p["status"] == "accepted"]
-        if not rows:
-            return True
-        if len(rows) > _PAGE:
-            return False  # a big batch: its pages are read as they are needed
-        if rows[0].id <= self._cursor[name]:
-            return False  # read already (committed before a read that ended first): the feeder goes on from there
+        cursor = self._cursor[name]
+        if not rows or rows[-1].id <= cursor:
+            return True  # queued already: every committed row up to the cursor is (a read that ended first saw it)
+        channel = self.channels[name]
+        if (not self._caught_up[name] or self._fresh[name] or self._backfills[name] or rows[0].id <= cursor
+                or len(rows) > _PAGE or channel.depth >= _HANDOFF_LIMIT):
+            return False  # rows before them may be unread, or a big batch (read a page at a time), or a long queue
         channel.enqueue(self._jobs(name, self.links[name], rows))
         self._cursor[name] = rows[-1].id
         self.stats.handed_over += len(rows)
@@ -422,17 +426,11 @@ class Dispatcher:
                 if backfills:
                     await self._backfill(name, link, backfills)
                     continue
-                # while reading, no hand-over: the read may or may not see a write committing meanwhile
-                self._fresh[name] = self._caught_up[name] = False
-                rows = await self.store.read(q.page_accepted, name, self._cursor[name], _PAGE)
+                rows = await self._read_page(name, channel, link)
             except (ReadFailed, WriteFailed) as exc:  # the database is down for a moment: read again later
                 log.warning("reading the queue failed; will retry", channel=name, error=str(exc))
                 await trio.sleep(_STORE_RETRY)
                 continue
-            if rows:
-                self._cursor[name] = rows[-1].id
-                channel.enqueue(self._jobs(name, link, rows))
-            self._caught_up[name] = len(rows) < _PAGE and not self._fresh[name]
             # A short page holds every row committed before the read began (commits are in id
             # order), and a later commit calls accepted(): read again only then, not once more
             # to see it empty (one reader-thread round trip per wake-up instead of two).
@@ -444,6 +442,23 @@ class Dispatcher:
             # Under a trickle of single submits every commit would cost a page read (a reader-thread
             # round trip) for one or two rows: gather a few milliseconds' worth per read instead.
             await trio.sleep(_GATHER)
+
+    async def _read_page(self, name: str, channel: Channel, link: Link) -> list[q.QueuedMessage]:
+        """Queue the next page after the cursor. Writes settling meanwhile are handed over after it:
+        a short page holds every row committed before the read, so a write above the cursor then
+        committed after it, and one at or below it was read."""
+        self._fresh[name] = self._caught_up[name] = False
+        self._reading[name] = True
+        try:
+            rows = await self.store.read(q.page_accepted, name, self._cursor[name], _PAGE)
+            if rows:
+                self._cursor[name] = rows[-1].id
+                channel.enqueue(self._jobs(name, link, rows))
+            self._caught_up[name] = len(rows) < _PAGE and not self._fresh[name]
+            return rows
+        finally:
+            self._reading[name] = False
+            self._settle(name)
 
     async def _backfill(self, name: str, link: Link, backfills: collections.deque[_Backfill]) -> None:
         """One page of the first backfill. Rows above the cursor are the main feed's: no main

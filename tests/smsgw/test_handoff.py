@@ -33,9 +33,10 @@ KEY = new_key("test")
 
 class FakeStore:
     """The feeder's page reads over an in-memory table; each read waits for the test to let it
-    through, and sees what was committed at that moment."""
+    through, and sees what was committed when it began (``early``) or when it is let through."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, early: bool = False) -> None:
+        self.early = early
         self.rows: list[q.QueuedMessage] = []
         self.gates: deque[trio.Event] = deque()
         self.reads = 0
@@ -44,9 +45,10 @@ class FakeStore:
         assert fn is q.page_accepted and not rest
         gate = trio.Event()
         self.gates.append(gate)
+        seen = list(self.rows) if self.early else None
         await gate.wait()
         self.reads += 1
-        return [row for row in self.rows if row.id > after][:limit]
+        return [row for row in (self.rows if seen is None else seen) if row.id > after][:limit]
 
     def execute_nowait(self, ops: Any) -> None:
         raise AssertionError("nothing expires here")
@@ -101,23 +103,27 @@ ACTIONS = st.lists(st.one_of(
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(actions=ACTIONS)
+@given(actions=ACTIONS, early=st.booleans())
 # a full page read leaves a committed row unread; a later write must not be queued past it
 @example(actions=[("open", 5), ("commit", "committed"), ("wake", 0), ("read", 0), ("open", 1),
-                  ("commit", "committed"), ("wake", 0)])
+                  ("commit", "committed"), ("wake", 0)], early=False)
+# a big write left to the feeder, whose first page is full: a small write after it must wait for the rest
+@example(actions=[("open", 3), ("commit", "committed"), ("wake", 0), ("read", 0), ("open", 5), ("commit", "committed"),
+                  ("drain", 0), ("wake", 0), ("read", 0), ("open", 1), ("commit", "committed"), ("wake", 0)],
+         early=False)
 def test_every_committed_row_is_queued_once_in_id_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                        actions: list[tuple[str, Any]]) -> None:
+                                                        actions: list[tuple[str, Any]], early: bool) -> None:
     # small pages, queue limits and no gathering pause, so that a few rows reach every branch
     monkeypatch.setattr(dispatch, "_PAGE", 4)
     monkeypatch.setattr(dispatch, "_LOW_WATER", 3)
     monkeypatch.setattr(dispatch, "_HANDOFF_LIMIT", 6)
     monkeypatch.setattr(dispatch, "_GATHER", 0)
     monkeypatch.setattr(dispatch, "_IDLE_READ", 0)  # reads while caught up, as every second
-    trio.run(_scenario, tmp_path, actions)
+    trio.run(_scenario, tmp_path, actions, early)
 
 
-async def _scenario(tmp_path: Path, actions: list[tuple[str, Any]]) -> None:
-    store = FakeStore()
+async def _scenario(tmp_path: Path, actions: list[tuple[str, Any]], early: bool) -> None:
+    store = FakeStore(early=early)
     dispatcher = dispatcher_for(tmp_path, store)
     intake = Intake(dispatcher)
     queue = dispatcher.channels[CHANNEL].queue
@@ -228,4 +234,32 @@ async def test_a_later_write_waits_for_an_earlier_one(tmp_path: Path) -> None:
             first.__exit__(None, None, None)
             ids = [p["id"] for statement, p in first_ops + second_ops if statement is q.INSERT_MESSAGE]
             assert [job.message_id for job in queue] == ids
+            nursery.cancel_scope.cancel()
+
+
+async def test_a_write_settling_during_a_read_is_handed_over_after_it(tmp_path: Path) -> None:
+    """A write commits and its writer wakes while the feeder reads (the read began before the
+    commit, so it does not see it): its rows are handed over once the read has ended, not left
+    to another read (under steady load every read had writes settling meanwhile, and each of
+    those made the next read, so rows were read back nearly as often as before)."""
+    store = FakeStore(early=True)
+    dispatcher = dispatcher_for(tmp_path, store)
+    intake = Intake(dispatcher)
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(dispatcher._feed, CHANNEL)
+            await trio.testing.wait_all_tasks_blocked()
+            assert len(store.gates) == 1  # the first read, begun
+            ops = ops_for(intake, dispatcher, 2)
+            with dispatcher.handing_over((CHANNEL,)) as handoff:
+                store.rows += [q.QueuedMessage(p["id"], p["key_id"], p["to_number"], p["text"], 1, None, None,
+                                               p["expires_at"], q.NOTHING_DONE, None)
+                               for statement, p in ops if statement is q.INSERT_MESSAGE]
+                handoff.committed(ops)
+            assert not dispatcher.channels[CHANNEL].queue  # waits for the read
+            store.release()
+            await trio.testing.wait_all_tasks_blocked()
+            queued = [job.message_id for job in dispatcher.channels[CHANNEL].queue]
+            assert queued == [p["id"] for statement, p in ops if statement is q.INSERT_MESSAGE]
+            assert dispatcher.stats.handed_over == 2 and not store.gates  # no read after it
             nursery.cancel_scope.cancel()
