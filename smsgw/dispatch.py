@@ -37,6 +37,7 @@ import collections
 import dataclasses
 import json
 import math
+import operator
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -87,6 +88,9 @@ _ID_WIDTH: int = segments.c.smsc_id.type.length  # operator ids and their keys, 
 _STAT_WIDTH: int = segments.c.stat.type.length  # receipt stat and err, also in reports and unmatched_reports
 _NUMBER_WIDTH: int = mo_messages.c.from_number.type.length  # MO sender and recipient, also in mo_parts
 
+#: a message row's values (INSERT_MESSAGE's params) in the order of QueuedMessage's first fields
+_QUEUED_FIELDS = operator.itemgetter("id", "key_id", "to_number", "text", "segments", "client_ref", "callback_url",
+                                     "expires_at")
 _FINAL_SEGMENT = frozenset({"delivered", "failed", "expired"})
 #: receipt stat -> segment status; anything absent is a failure, None is not final
 # A stat of an intermediate receipt (ENROUTE, SMPP 5.0's SCHEDULED, ...) changes nothing: the final one follows.
@@ -316,9 +320,8 @@ class Dispatcher:
 
     def _hand_over(self, name: str, ops: Sequence[Any]) -> bool:
         """Queue the committed rows of ``ops`` for ``name`` if nothing before them is left unread."""
-        insert = q.INSERT_MESSAGE
-        rows = [q.QueuedMessage(p["id"], p["key_id"], p["to_number"], p["text"], p["segments"], p["client_ref"],
-                                p["callback_url"], p["expires_at"], q.NOTHING_DONE, p["batch_id"])
+        insert, fields, queued, nothing = q.INSERT_MESSAGE, _QUEUED_FIELDS, q.QueuedMessage, q.NOTHING_DONE
+        rows = [queued(*fields(p), nothing, p["batch_id"])
                 for statement, p in ops if statement is insert and p["channel"] == name and p["status"] == "accepted"]
         cursor = self._cursor[name]
         if not rows or rows[-1].id <= cursor:
