@@ -109,6 +109,10 @@ def storable(value: str, width: int | None = None) -> str:
 
 def _storable_receipt(receipt: Receipt) -> Receipt:
     """``receipt`` with an id, stat and err that fit their columns wherever they are written."""
+    # nearly every receipt: short and without NUL, nothing to change (one test instead of three calls)
+    if (len(receipt.smsc_id) <= _ID_WIDTH and len(receipt.stat) <= _STAT_WIDTH and len(receipt.err) <= _STAT_WIDTH
+            and "\0" not in f"{receipt.smsc_id}{receipt.stat}{receipt.err}"):
+        return receipt
     smsc_id, stat, err = (storable(receipt.smsc_id, _ID_WIDTH), storable(receipt.stat, _STAT_WIDTH),
                           storable(receipt.err, _STAT_WIDTH))
     if smsc_id is receipt.smsc_id and stat is receipt.stat and err is receipt.err:
@@ -680,7 +684,8 @@ class Dispatcher:
         if meta.statuses[idx - 1] in _FINAL_SEGMENT:
             self.stats.receipts_duplicate += 1
             return
-        meta.statuses[idx - 1] = status
+        statuses = meta.statuses
+        statuses[idx - 1] = status
         if meta.sent_at and self.report_latency_observer is not None:
             self.report_latency_observer(wall - meta.sent_at)
         ops.append((q.SEGMENT_FINAL, {"m_id": meta.id, "m_idx": idx, "st": status, "r_stat": receipt.stat,
@@ -688,8 +693,11 @@ class Dispatcher:
         if status == "failed":
             self._finalize(meta, "failed", receipt.stat, f"receipt {receipt.stat} err:{receipt.err}", wall, ops,
                            stat=receipt.stat, err=receipt.err)
-        elif all(s in ("delivered", "expired") for s in meta.statuses):
-            final = "delivered" if all(s == "delivered" for s in meta.statuses) else "expired"
+            return
+        # every segment delivered or expired? counted in C: two all(generator) were 0.4 µs a receipt
+        delivered = statuses.count("delivered")
+        if delivered + statuses.count("expired") == len(statuses):
+            final = "delivered" if delivered == len(statuses) else "expired"
             self._finalize(meta, final, None if final == "delivered" else receipt.stat,
                            None if final == "delivered" else "the operator reported the message expired",
                            wall, ops, stat=receipt.stat, err=receipt.err)
