@@ -54,8 +54,10 @@ def _clean(raw: str | bytes) -> str:
 def normalise_message_id(raw: str | bytes, base: Base = "auto") -> str:
     """``raw`` in the canonical form of ``base`` (table above). ValueError when it is
     empty after stripping or not written in ``base``."""
+    if base == "auto" and type(raw) is str and raw.isascii() and raw.isdigit():
+        return str(int(raw))  # the usual id: [0-9]+, nothing to strip, no regex (0.25 µs, 0.55 below)
     text = _clean(raw)
-    if base == "auto" and text.isascii() and text.isdigit():  # the usual id: [0-9]+ without a regex
+    if base == "auto" and text.isascii() and text.isdigit():
         return str(int(text))
     if base == "str":
         return text.casefold()

@@ -115,6 +115,10 @@ def storable(value: str, width: int | None = None) -> str:
 
 def _storable_receipt(receipt: Receipt) -> Receipt:
     """``receipt`` with an id, stat and err that fit their columns wherever they are written."""
+    # nearly every receipt: short and without NUL, nothing to change (one test instead of three calls)
+    if (len(receipt.smsc_id) <= _ID_WIDTH and len(receipt.stat) <= _STAT_WIDTH and len(receipt.err) <= _STAT_WIDTH
+            and "\0" not in f"{receipt.smsc_id}{receipt.stat}{receipt.err}"):
+        return receipt
     smsc_id, stat, err = (storable(receipt.smsc_id, _ID_WIDTH), storable(receipt.stat, _STAT_WIDTH),
                           storable(receipt.err, _STAT_WIDTH))
     if smsc_id is receipt.smsc_id and stat is receipt.stat and err is receipt.err:
@@ -621,13 +625,14 @@ class Dispatcher:
         ops = GroupedOps()  # receipts
         mo_ops: list[Any] = []
         misses: list[tuple[str, Receipt]] = []
+        dlr_key, sent = link.dlr_key, self._sent  # once per batch, not per receipt
         for item in items:
             if isinstance(item, MoPart):
                 self._mo_part(channel, _storable_mo(item), wall, mo_ops, mo)
                 continue
             item = _storable_receipt(item)
-            key = _key(link.dlr_key, item.smsc_id)
-            hit = self._sent.get((channel, key))
+            key = _key(dlr_key, item.smsc_id)
+            hit = sent.get((channel, key))
             if hit is None:
                 misses.append((key, item))
             else:
@@ -639,7 +644,7 @@ class Dispatcher:
                     # map held _SENT_LIMIT segments instead of those awaiting a receipt, and its
                     # lookups, inserts and evictions missed the CPU caches (0.75 µs per message
                     # more in a micro-benchmark of the map alone).
-                    del self._sent[(channel, key)]
+                    del sent[(channel, key)]
         if misses:
             found = await self.store.read(q.find_sent, channel, [key for key, _ in misses])
             # One record per message for the whole read: receipts of several of its segments (or a
@@ -698,7 +703,8 @@ class Dispatcher:
         if meta.statuses[idx - 1] in _FINAL_SEGMENT:
             self.stats.receipts_duplicate += 1
             return
-        meta.statuses[idx - 1] = status
+        statuses = meta.statuses
+        statuses[idx - 1] = status
         if meta.sent_at and self.report_latency_observer is not None:
             self.report_latency_observer(wall - meta.sent_at)
         ops.append((q.SEGMENT_FINAL, {"m_id": meta.id, "m_idx": idx, "st": status, "r_stat": receipt.stat,
@@ -706,8 +712,11 @@ class Dispatcher:
         if status == "failed":
             self._finalize(meta, "failed", receipt.stat, f"receipt {receipt.stat} err:{receipt.err}", wall, ops,
                            stat=receipt.stat, err=receipt.err)
-        elif all(s in ("delivered", "expired") for s in meta.statuses):
-            final = "delivered" if all(s == "delivered" for s in meta.statuses) else "expired"
+            return
+        # every segment delivered or expired? counted in C: two all(generator) were 0.4 µs a receipt
+        delivered = statuses.count("delivered")
+        if delivered + statuses.count("expired") == len(statuses):
+            final = "delivered" if delivered == len(statuses) else "expired"
             self._finalize(meta, final, None if final == "delivered" else receipt.stat,
                            None if final == "delivered" else "the operator reported the message expired",
                            wall, ops, stat=receipt.stat, err=receipt.err)

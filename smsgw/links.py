@@ -14,10 +14,11 @@ from typing import Any
 from protocols import cmpp, smgp, smpp
 from protocols.errors import RemoteProtocolError
 from protocols.msgid import normalise_message_id
-from protocols.receipts import ReceiptError, is_final, parse_smpp_receipt
+from protocols.receipts import ReceiptError, is_final, smpp_receipt_fields
 from protocols.session import Role, Session, State
 from protocols.smpp.describe import alphabet_of
 from protocols.text import Alphabet, UdhError, decode, parse_udh
+from protocols.tlv import find_tlv
 
 from .config import ChannelConfig
 from .link import Ignored, Link, MoPart, OutboundText, Outcome, Receipt, SubmitResult
@@ -26,6 +27,9 @@ _SMPP_MODES = {"transmitter": State.BOUND_TX, "receiver": State.BOUND_RX, "trans
 _SMGP_MODES = {"transmitter": smgp.LoginMode.SEND, "receiver": smgp.LoginMode.RECEIVE,
                "transceiver": smgp.LoginMode.TRANSMIT}
 _SMPP_OK_CODE = "0x00000000"
+# plain ints: an IntEnum member is looked up through the enum's metaclass (0.1 µs a time)
+_SMPP_RECEIPT, _RECEIPTED_MESSAGE_ID, _MESSAGE_STATE = (
+    int(smpp.Esm.RECEIPT), int(smpp.Tag.RECEIPTED_MESSAGE_ID), int(smpp.Tag.MESSAGE_STATE))
 _SMPP_THROTTLED = {smpp.Status.ESME_RTHROTTLED, smpp.Status.ESME_RMSGQFUL}
 _SMPP_TRANSIENT = {smpp.Status.ESME_RSYSERR, smpp.Status.ESME_RX_T_APPN, smpp.Status.ESME_RSUBMITFAIL,
                    smpp.Status.ESME_RUNKNOWNERR}
@@ -109,18 +113,17 @@ class SmppLink(Link):
     def inbound(self, pdu: Any) -> Receipt | MoPart | Ignored | None:
         kind = smpp.message_type(pdu)
         data = smpp.user_data(pdu)
-        if kind == smpp.Esm.RECEIPT:
-            tlv_id = pdu.get_tlv(smpp.Tag.RECEIPTED_MESSAGE_ID)
+        if kind == _SMPP_RECEIPT:
+            tlv_id = find_tlv(pdu.tlvs, _RECEIPTED_MESSAGE_ID)
             try:
-                parsed = parse_smpp_receipt(data)
+                text_id, stat, err = smpp_receipt_fields(data)
             except ReceiptError:
-                parsed = None
+                text_id, stat, err = None, _smpp_state_stat(find_tlv(pdu.tlvs, _MESSAGE_STATE)), None
             # an empty receipted_message_id (a lone NUL) names nothing: the text's id, if any, does
-            smsc_id = (tlv_id.strip(b"\0 ").decode("latin-1") if tlv_id else "") or (parsed.id if parsed else None)
+            smsc_id = (tlv_id.strip(b"\0 ").decode("latin-1") if tlv_id else "") or text_id
             if smsc_id is None:
                 return None  # no id anywhere: acknowledged and counted by the caller, never matched
-            stat = parsed.stat if parsed else _smpp_state_stat(pdu.get_tlv(smpp.Tag.MESSAGE_STATE))
-            return Receipt(smsc_id, stat, (parsed.err or "") if parsed else "", stat == "DELIVRD", is_final(stat))
+            return Receipt(smsc_id, stat, err or "", stat == "DELIVRD", is_final(stat))
         if kind:  # the reserved types are no normal message either
             return Ignored(_SMPP_IGNORED.get(kind, f"reserved_0x{kind:02X}"))
         return _mo_part(pdu.source_addr, pdu.destination_addr, data, pdu.data_coding,
@@ -130,7 +133,7 @@ class SmppLink(Link):
         status = 0 if ok else smpp.Status.ESME_RX_T_APPN
         if type(pdu) is smpp.DataSm:
             return smpp.DataSmResp(sequence=pdu.sequence, status=status)
-        return smpp.DeliverSmResp(sequence=pdu.sequence, status=status)
+        return smpp.DeliverSmResp(pdu.sequence, status)  # positional: made once per message
 
     def resp_key(self, smsc_id: str) -> str:
         return normalise_message_id(smsc_id, self.channel.resp_id_base)  # type: ignore[arg-type]

@@ -58,6 +58,11 @@ _U8X5 = struct.Struct(">BBBBB")
 _CMDLEN = Status.ESME_RINVCMDLEN
 _TLV_STATUS = Status.ESME_RINVOPTPARSTREAM
 _NESTED: dict[str, type] = {"dest_addresses": DestAddress, "unsuccess_smes": UnsuccessSme}
+# plain ints: an IntEnum member is looked up through the enum's metaclass (0.1 µs a time)
+_SUBMIT_SM, _DELIVER_SM_RESP = int(CommandId.SUBMIT_SM), int(CommandId.DELIVER_SM_RESP)
+_TLV_HEAD = struct.Struct(">HH")
+_EMPTY_DELIVER_SM_RESP = struct.Struct(">IIIIB")  # header, message_id "" (its NUL)
+_new_tuple = tuple.__new__
 
 
 # ------------------------------------------------------------------------- decode
@@ -186,18 +191,34 @@ def _decode_sm(frame: bytes, command_id: int, status: int, sequence: int) -> Smp
         )
     short_message = frame[pos : pos + sm_length]
     pos += sm_length
-    tlvs = (
-        decode_tlvs(frame, pos, end, status=_TLV_STATUS, command_id=command_id, sequence=sequence)
-        if pos < end
-        else []
-    )
-    cls = SubmitSm if command_id == CommandId.SUBMIT_SM else DeliverSm
+    tlvs = _sm_tlvs(frame, pos, end, command_id, sequence) if pos < end else []
+    cls = SubmitSm if command_id == _SUBMIT_SM else DeliverSm
     return cls(
         sequence, service_type, source_addr_ton, source_addr_npi, source_addr, dest_addr_ton,
         dest_addr_npi, destination_addr, esm_class, protocol_id, priority_flag,
         schedule_delivery_time, validity_period, registered_delivery, replace_if_present_flag,
         data_coding, sm_default_msg_id, short_message, tlvs,
     )
+
+
+def _sm_tlvs(frame: bytes, pos: int, end: int, command_id: int, sequence: int) -> list[Tlv]:
+    """``decode_tlvs`` for the TLVs of a whole frame (a receipt carries two): each Tlv made
+    with tuple.__new__, as NamedTuple's ``_make`` does, since its Python ``__new__`` and the
+    keyword call took 1.6 of a receipt's 4 µs of decode. A TLV that does not fit goes to
+    ``decode_tlvs``, which raises its error."""
+    tlvs: list[Tlv] = []
+    unpack = _TLV_HEAD.unpack_from
+    while pos + 4 <= end:
+        tag, length = unpack(frame, pos)
+        start = pos + 4
+        stop = start + length
+        if stop > end:
+            break
+        tlvs.append(_new_tuple(Tlv, (tag, frame[start:stop])))
+        pos = stop
+    if pos < end:  # raises
+        tlvs += decode_tlvs(frame, pos, end, status=_TLV_STATUS, command_id=command_id, sequence=sequence)
+    return tlvs
 
 
 def _decode_sm_resp(frame: bytes, command_id: int, status: int, sequence: int) -> SmppPdu:
@@ -231,6 +252,9 @@ def encode(pdu: SmppPdu) -> bytes:
     command_id = pdu.command_id
     status = getattr(pdu, "status", 0) if command_id & RESPONSE_BIT else 0
     try:
+        if type(pdu) is DeliverSmResp and not status and not pdu.message_id and not pdu.tlvs:
+            # the answer to every receipt and MO: the header and an empty message_id (0.2 µs, 0.8 below)
+            return _EMPTY_DELIVER_SM_RESP.pack(_EMPTY_DELIVER_SM_RESP.size, _DELIVER_SM_RESP, 0, pdu.sequence, 0)
         if status and command_id in BODY_OMITTED_ON_ERROR and not getattr(pdu, "tlvs", None):
             body = b""
         else:
