@@ -315,7 +315,7 @@ class Session:
 
     def next_deadline(self) -> float | None:
         """When ``poll`` next has something to do, or ``None``."""
-        if self.state is State.CLOSED or self._not_reading_since is not None:
+        if self.state is _CLOSED or self._not_reading_since is not None:
             return None
         candidates = []
         if (deadline := self.window.next_deadline()) is not None:
@@ -328,7 +328,7 @@ class Session:
 
     def poll(self, now: float) -> list[Event]:
         """Run the timers: response timeouts, keepalive, inactivity (none while not reading)."""
-        if self.state is State.CLOSED or self._not_reading_since is not None:
+        if self.state is _CLOSED or self._not_reading_since is not None:
             return []
         events: list[Event] = []
         for entry in self.window.expired(now):

@@ -49,6 +49,7 @@ _READ_SIZE = 256 * 1024
 _TIMER_GRANULARITY = 1.0
 _RECEIPT_STATS = 32  # distinct receipt stat words per channel in the metrics
 _THROTTLE_MIN, _THROTTLE_MAX = 0.2, 10.0
+_OK = Outcome.OK  # an enum member read through its class costs ~0.15 µs; once per submit response
 #: reads of inbound requests waiting for the inbound worker before the reader waits for it
 _INBOUND_BACKLOG = 64
 
@@ -294,7 +295,7 @@ class Channel:
         result = self.link.submit_result(event.pdu)
         self.stats.responses[result.code] += 1
         outcome = result.outcome
-        if outcome is Outcome.OK:
+        if outcome is _OK:
             self._throttle_backoff = _THROTTLE_MIN
             self.sink.submitted(self.name, job, result, event.request.sent_at, now)
         elif outcome is Outcome.THROTTLED:

@@ -57,6 +57,9 @@ _U8X3 = struct.Struct(">BBB")
 _U8X5 = struct.Struct(">BBBBB")
 _CMDLEN = Status.ESME_RINVCMDLEN
 _TLV_STATUS = Status.ESME_RINVOPTPARSTREAM
+# An enum member read as ``CommandId.X`` costs ~0.15 µs (EnumType's attribute lookup); per-PDU code
+# compares with these plain ints instead.
+_SUBMIT_SM_RESP = int(CommandId.SUBMIT_SM_RESP)
 _NESTED: dict[str, type] = {"dest_addresses": DestAddress, "unsuccess_smes": UnsuccessSme}
 # plain ints: an IntEnum member is looked up through the enum's metaclass (0.1 µs a time)
 _SUBMIT_SM, _DELIVER_SM_RESP = int(CommandId.SUBMIT_SM), int(CommandId.DELIVER_SM_RESP)
@@ -232,7 +235,7 @@ def _decode_sm_resp(frame: bytes, command_id: int, status: int, sequence: int) -
         if pos < end
         else []
     )
-    cls = SubmitSmResp if command_id == CommandId.SUBMIT_SM_RESP else DeliverSmResp
+    cls = SubmitSmResp if command_id == _SUBMIT_SM_RESP else DeliverSmResp
     return cls(sequence, status, message_id, tlvs)
 
 
@@ -296,6 +299,69 @@ def _time(value: str, name: str) -> bytes:
 
 
 def _encode_sm(pdu: _ShortMessage) -> bytes:
+    """The body of submit_sm / deliver_sm.
+
+    Fast path: the fields before and between destination_addr and registered_delivery (service
+    type, source address, esm_class, ... validity) are the same for every PDU a channel sends, so
+    their octets are kept per distinct value (``_SM_FIXED``). Only a combination that the general
+    encoder accepted is kept, so a hit can raise nothing those fields would have raised; a miss
+    goes through the general encoder (same errors, same order). tests/protocols/smpp/
+    test_encode_fast.py compares both paths.
+    """
+    key = (
+        pdu.service_type, pdu.source_addr_ton, pdu.source_addr_npi, pdu.source_addr,
+        pdu.dest_addr_ton, pdu.dest_addr_npi, pdu.esm_class, pdu.protocol_id, pdu.priority_flag,
+        pdu.schedule_delivery_time, pdu.validity_period,
+    )
+    fixed = _SM_FIXED.get(key)
+    if fixed is None:
+        body = _encode_sm_general(pdu)
+        if len(_SM_FIXED) >= _SM_FIXED_MAX:
+            _SM_FIXED.clear()
+        _SM_FIXED[key] = _sm_fixed(pdu)
+        return body
+    sm = pdu.short_message
+    if len(sm) > 254:
+        raise LocalProtocolError(f"short_message of {len(sm)} octets; use message_payload")
+    destination = pdu.destination_addr
+    dest = destination.encode("latin-1")
+    if len(dest) >= 21 or b"\0" in dest:
+        raise LocalProtocolError(
+            f"destination_addr {destination!r}: C-string of at most 20 octets, no NUL"
+        )
+    return b"".join((
+        fixed[0], dest, fixed[1],
+        _U8X5.pack(pdu.registered_delivery, pdu.replace_if_present_flag, pdu.data_coding,
+                   pdu.sm_default_msg_id, len(sm)),
+        sm,
+        encode_tlvs(pdu.tlvs) if pdu.tlvs else b"",
+    ))
+
+
+#: (service_type .. validity_period) -> (octets before destination_addr, octets from its NUL to
+#: registered_delivery); a handful of entries (one per channel and esm_class), bounded anyway.
+_SM_FIXED: dict[tuple[Any, ...], tuple[bytes, bytes]] = {}
+_SM_FIXED_MAX = 256
+
+
+def _sm_fixed(pdu: _ShortMessage) -> tuple[bytes, bytes]:
+    """The octets ``_encode_sm`` keeps for ``pdu``'s fixed fields (which encode without error)."""
+    head = b"".join((
+        _cbytes(pdu.service_type, 6, "service_type"), b"\0",
+        _U8X2.pack(pdu.source_addr_ton, pdu.source_addr_npi),
+        _cbytes(pdu.source_addr, 21, "source_addr"), b"\0",
+        _U8X2.pack(pdu.dest_addr_ton, pdu.dest_addr_npi),
+    ))
+    middle = b"".join((
+        b"\0", _U8X3.pack(pdu.esm_class, pdu.protocol_id, pdu.priority_flag),
+        _time(pdu.schedule_delivery_time, "schedule_delivery_time"), b"\0",
+        _time(pdu.validity_period, "validity_period"), b"\0",
+    ))
+    return head, middle
+
+
+def _encode_sm_general(pdu: _ShortMessage) -> bytes:
+    """The body of submit_sm / deliver_sm, every field checked and packed (the reference)."""
     sm = pdu.short_message
     if len(sm) > 254:
         raise LocalProtocolError(f"short_message of {len(sm)} octets; use message_payload")
