@@ -20,6 +20,7 @@ Cancelling ``execute`` does not withdraw the ops: they may still commit.
 
 from __future__ import annotations
 
+import operator
 import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -33,7 +34,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.sql.base import Executable
 
 from smsgw.store.errors import CommitOutcomeUnknown, WriteFailed, WriterClosed, describe, write_error
-from smsgw.store.executor import CommitFailed, Executor, Op, Transaction, connect
+from smsgw.store.executor import PLAN_CACHE_LIMIT, CommitFailed, Executor, Op, Transaction, connect
 
 __all__ = ["NEW_ROWS", "Op", "Submitted", "Writer", "WriterStats"]
 
@@ -292,6 +293,22 @@ def _wake(events: list[trio.Event]) -> None:
         event.set()
 
 
+class _NewRows(dict[Executable, bool]):
+    """Whether a statement is declared ``NEW_ROWS``, remembered per statement object: looked up
+    for every op of every request (``_batch_ops``). Emptied when it holds ``PLAN_CACHE_LIMIT``
+    statements, as the plan caches are, so that statements made per call do not pile up."""
+
+    def __missing__(self, statement: Executable) -> bool:
+        if len(self) >= PLAN_CACHE_LIMIT:
+            self.clear()
+        flag = self[statement] = bool(statement.get_execution_options().get(NEW_ROWS))
+        return flag
+
+
+_NEW_ROWS_OF = _NewRows()  # used by the writer threads only; a race would only recompute a flag
+_statement = operator.itemgetter(0)
+
+
 def _batch_ops(batch: list[_Request]) -> list[Op]:
     """The ops of a batch in request order, except that each stretch of consecutive
     requests made only of ``NEW_ROWS`` statements (e.g. POST /v1/messages: a message and
@@ -301,8 +318,9 @@ def _batch_ops(batch: list[_Request]) -> list[Op]:
     (autoincrement ids); a failed batch is still retried request by request."""
     ops: list[Op] = []
     stretch: dict[Executable, list[Op]] = {}
+    new_rows = _NEW_ROWS_OF.__getitem__
     for request in batch:
-        if all(statement.get_execution_options().get(NEW_ROWS) for statement, _ in request.ops):
+        if all(map(new_rows, map(_statement, request.ops))):  # C loops, no generator per request
             for op in request.ops:
                 stretch.setdefault(op[0], []).append(op)
             continue

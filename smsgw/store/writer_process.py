@@ -297,5 +297,9 @@ def _dumps(obj: Any) -> bytes:
     buffer = io.BytesIO()
     pickler = pickle.Pickler(buffer, protocol=5)
     pickler.dispatch_table = _DISPATCH
+    # No memo ("fast" mode): memoizing every tuple and string of a batch was a third of the
+    # pickling work, and a frame holds no shared or cyclic objects worth it (a cycle raises
+    # ValueError here, and the transaction runs in the writer thread as for any unpicklable value).
+    pickler.fast = True
     pickler.dump(obj)
     return buffer.getvalue()
