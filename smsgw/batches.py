@@ -439,10 +439,13 @@ class Batches:
         row = await self._row_or_404(batch_id, key_id)
         if row.state not in ("scheduled", "running"):
             raise _bad_state(row.state, "pause", "scheduled or running")
+        held_before = batch_id in self.dispatcher.held_batches
         self.dispatcher.hold(batch_id)
         async with self._locks[batch_id]:
-            row = await self._row_or_404(batch_id, key_id)
+            row = await self._current(batch_id, key_id)
             if row.state not in ("scheduled", "running"):
+                if not held_before:
+                    self.dispatcher.release(batch_id)
                 raise _bad_state(row.state, "pause", "scheduled or running")
             await self.store.execute([(_SET_STATE, {"b_id": batch_id, "st": "paused"})])
             self.work.running.discard(batch_id)
@@ -468,16 +471,32 @@ class Batches:
         row = await self._row_or_404(batch_id, key_id)
         if row.state not in ("scheduled", "running", "paused"):
             raise _bad_state(row.state, "cancel", "scheduled, running or paused")
+        held_before = batch_id in self.dispatcher.held_batches
         self.dispatcher.hold(batch_id)
         async with self._locks[batch_id]:
-            row = await self._row_or_404(batch_id, key_id)
+            row = await self._current(batch_id, key_id)
             if row.state not in ("scheduled", "running", "paused"):
+                if not held_before:
+                    self.dispatcher.release(batch_id)
                 raise _bad_state(row.state, "cancel", "scheduled, running or paused")
             await self.store.execute([(_SET_STATE, {"b_id": batch_id, "st": "cancelled"})])
             self.work.running.discard(batch_id)
             self.work.activate.discard(batch_id)
             await self._cancel_rows(batch_id)
         return {"id": str(batch_id), "state": "cancelled"}
+
+    async def _current(self, batch_id: int, key_id: str | None) -> Any:
+        """The batch's row, under its lock; a running batch with nothing pending is recorded
+        ``done`` first. ``progress`` reports such a batch done before the background task records
+        it (within a second): a pause or cancel in that second was taken, and a finished batch
+        became ``paused`` (or ``cancelled``) after its client had been told it was done."""
+        row = await self._row_or_404(batch_id, key_id)
+        if (row.state != "running" or batch_id in self.work.activate
+                or await self.store.read(_has_pending, batch_id)):
+            return row
+        await self._settle(batch_id, "done")
+        self.work.running.discard(batch_id)
+        return await self._row_or_404(batch_id, key_id)
 
     # ---------------------------------------------------------------- background
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:

@@ -18,6 +18,7 @@ import trio
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
+from smsgw import batches as batches_module
 from smsgw.cli import main
 from smsgw.http.auth import sign
 from smsgw.store.schema import batch_rejects, batches, messages
@@ -384,3 +385,26 @@ async def test_cli_send_watch_export_and_control(tmp_path: Path) -> None:
             assert refused.exit_code == 1 and "409 invalid_state" in refused.output
             usage = await trio.to_thread.run_sync(cli, "send", str(path))
             assert usage.exit_code == 2
+
+
+@pytest.mark.parametrize("verb", ["pause", "cancel"])
+async def test_a_batch_reported_done_cannot_be_paused_or_cancelled(tmp_path: Path, verb: str,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its progress says ``done`` as soon as nothing is pending, before the background task records
+    it (within a second): a pause or cancel in that second was taken (the CLI's watch test saw a
+    done batch paused), and the finished batch became paused or cancelled. Now it is 409."""
+    monkeypatch.setattr(batches_module, "_TICK", 60.0)  # the background task records nothing meanwhile
+    with trio.fail_after(30):
+        async with gateway_with_sims(tmp_path, protocols=("smpp",), policy=NO_POLICY) as h:
+            created = await h.call("POST", "/v1/batches", {"text": "hi", "recipients": [
+                {"to": number("smpp", i)} for i in range(5)]})
+            batch_id = created.json()["id"]
+            with trio.fail_after(10):
+                while (await h.call("GET", f"/v1/batches/{batch_id}")).json()["pending"]:
+                    await trio.sleep(0.02)
+            assert (await h.call("GET", f"/v1/batches/{batch_id}")).json()["state"] == "done"
+            refused = await h.call("POST", f"/v1/batches/{batch_id}/{verb}")
+            assert refused.status_code == 409, refused.text
+            assert refused.json()["error"]["code"] == "invalid_state"
+            assert (await h.call("GET", f"/v1/batches/{batch_id}")).json()["state"] == "done"
+            assert int(batch_id) not in h.gateway.dispatcher.held_batches
