@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from contextlib import AbstractContextManager
+from collections.abc import AsyncIterator
+from contextlib import AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -184,57 +185,66 @@ async def _scenario(tmp_path: Path, actions: list[tuple[str, Any]], early: bool)
     assert sent == sorted(committed_ids), "a committed row was never queued, or a failed one was"
 
 
-async def test_a_committed_write_is_queued_without_a_read(tmp_path: Path) -> None:
-    """The common case: the feeder has read everything, a write commits, its rows are queued
-    at once and the database is not read again."""
-    store = FakeStore()
+@asynccontextmanager
+async def feeding(tmp_path: Path, store: FakeStore, *, first_read: bool = True) -> AsyncIterator[Dispatcher]:
+    """A dispatcher whose feeder runs on ``store``; with ``first_read``, its first read (empty)
+    has ended, so it has read everything."""
     dispatcher = dispatcher_for(tmp_path, store)
-    intake = Intake(dispatcher)
     with trio.fail_after(5):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(dispatcher._feed, CHANNEL)
             await trio.testing.wait_all_tasks_blocked()
-            store.release()  # the first read: empty, so the feeder has read everything
-            await trio.testing.wait_all_tasks_blocked()
-            reads = store.reads
-            ops = ops_for(intake, dispatcher, 3)
-            with dispatcher.handing_over((CHANNEL,)) as handoff:
-                store.rows += [q.QueuedMessage(p["id"], p["key_id"], p["to_number"], p["text"], 1, None, None,
-                                               p["expires_at"], q.NOTHING_DONE, None)
-                               for statement, p in ops if statement is q.INSERT_MESSAGE]
-                handoff.committed(ops)
-            queued = [job.message_id for job in dispatcher.channels[CHANNEL].queue]
-            assert queued == [p["id"] for statement, p in ops if statement is q.INSERT_MESSAGE]
-            assert store.reads == reads and not store.gates
-            assert dispatcher.stats.handed_over == 3
+            if first_read:
+                store.release()
+                await trio.testing.wait_all_tasks_blocked()
+            yield dispatcher
             nursery.cancel_scope.cancel()
+
+
+def message_ids(ops: list[Any]) -> list[int]:
+    return [p["id"] for statement, p in ops if statement is q.INSERT_MESSAGE]
+
+
+def commit(store: FakeStore, ops: list[Any]) -> None:
+    """The write of ``ops`` committed: its rows are in the table."""
+    store.rows += [q.QueuedMessage(p["id"], p["key_id"], p["to_number"], p["text"], 1, None, None, p["expires_at"],
+                                   q.NOTHING_DONE, None) for statement, p in ops if statement is q.INSERT_MESSAGE]
+
+
+def queued(dispatcher: Dispatcher) -> list[int]:
+    return [job.message_id for job in dispatcher.channels[CHANNEL].queue]
+
+
+async def test_a_committed_write_is_queued_without_a_read(tmp_path: Path) -> None:
+    """The common case: the feeder has read everything, a write commits, its rows are queued
+    at once and the database is not read again."""
+    store = FakeStore()
+    async with feeding(tmp_path, store) as dispatcher:
+        reads = store.reads
+        ops = ops_for(Intake(dispatcher), dispatcher, 3)
+        with dispatcher.handing_over((CHANNEL,)) as handoff:
+            commit(store, ops)
+            handoff.committed(ops)
+        assert queued(dispatcher) == message_ids(ops)
+        assert store.reads == reads and not store.gates
+        assert dispatcher.stats.handed_over == 3
 
 
 async def test_a_later_write_waits_for_an_earlier_one(tmp_path: Path) -> None:
     """Two writes commit in id order but the later one's writer wakes first: its rows wait until
     the earlier write is settled, then both are queued in id order (queued at once, the later
     one's rows would have moved the cursor past the earlier one's)."""
-    store = FakeStore()
-    dispatcher = dispatcher_for(tmp_path, store)
-    intake = Intake(dispatcher)
-    queue = dispatcher.channels[CHANNEL].queue
-    with trio.fail_after(5):
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(dispatcher._feed, CHANNEL)
-            await trio.testing.wait_all_tasks_blocked()
-            store.release()
-            await trio.testing.wait_all_tasks_blocked()
-            first_ops, second_ops = ops_for(intake, dispatcher, 2), ops_for(intake, dispatcher, 2)
-            first, second = dispatcher.handing_over((CHANNEL,)), dispatcher.handing_over((CHANNEL,))
-            first_handoff, second_handoff = first.__enter__(), second.__enter__()
-            second_handoff.committed(second_ops)
-            second.__exit__(None, None, None)
-            assert not queue
-            first_handoff.committed(first_ops)
-            first.__exit__(None, None, None)
-            ids = [p["id"] for statement, p in first_ops + second_ops if statement is q.INSERT_MESSAGE]
-            assert [job.message_id for job in queue] == ids
-            nursery.cancel_scope.cancel()
+    async with feeding(tmp_path, FakeStore()) as dispatcher:
+        intake = Intake(dispatcher)
+        first_ops, second_ops = ops_for(intake, dispatcher, 2), ops_for(intake, dispatcher, 2)
+        first, second = dispatcher.handing_over((CHANNEL,)), dispatcher.handing_over((CHANNEL,))
+        first_handoff, second_handoff = first.__enter__(), second.__enter__()
+        second_handoff.committed(second_ops)
+        second.__exit__(None, None, None)
+        assert not queued(dispatcher)
+        first_handoff.committed(first_ops)
+        first.__exit__(None, None, None)
+        assert queued(dispatcher) == message_ids(first_ops + second_ops)
 
 
 async def test_a_write_settling_during_a_read_is_handed_over_after_it(tmp_path: Path) -> None:
@@ -243,23 +253,14 @@ async def test_a_write_settling_during_a_read_is_handed_over_after_it(tmp_path: 
     to another read (under steady load every read had writes settling meanwhile, and each of
     those made the next read, so rows were read back nearly as often as before)."""
     store = FakeStore(early=True)
-    dispatcher = dispatcher_for(tmp_path, store)
-    intake = Intake(dispatcher)
-    with trio.fail_after(5):
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(dispatcher._feed, CHANNEL)
-            await trio.testing.wait_all_tasks_blocked()
-            assert len(store.gates) == 1  # the first read, begun
-            ops = ops_for(intake, dispatcher, 2)
-            with dispatcher.handing_over((CHANNEL,)) as handoff:
-                store.rows += [q.QueuedMessage(p["id"], p["key_id"], p["to_number"], p["text"], 1, None, None,
-                                               p["expires_at"], q.NOTHING_DONE, None)
-                               for statement, p in ops if statement is q.INSERT_MESSAGE]
-                handoff.committed(ops)
-            assert not dispatcher.channels[CHANNEL].queue  # waits for the read
-            store.release()
-            await trio.testing.wait_all_tasks_blocked()
-            queued = [job.message_id for job in dispatcher.channels[CHANNEL].queue]
-            assert queued == [p["id"] for statement, p in ops if statement is q.INSERT_MESSAGE]
-            assert dispatcher.stats.handed_over == 2 and not store.gates  # no read after it
-            nursery.cancel_scope.cancel()
+    async with feeding(tmp_path, store, first_read=False) as dispatcher:
+        assert len(store.gates) == 1  # the first read, begun
+        ops = ops_for(Intake(dispatcher), dispatcher, 2)
+        with dispatcher.handing_over((CHANNEL,)) as handoff:
+            commit(store, ops)
+            handoff.committed(ops)
+        assert not queued(dispatcher)  # waits for the read
+        store.release()
+        await trio.testing.wait_all_tasks_blocked()
+        assert queued(dispatcher) == message_ids(ops)
+        assert dispatcher.stats.handed_over == 2 and not store.gates  # no read after it
